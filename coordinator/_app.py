@@ -1,0 +1,325 @@
+"""The HTTP front of the coordinator: routes under /v1 over `Coordinator`, errors in one place.
+
+FastAPI (a Starlette app) validates every body and query against the wire models and
+derives the OpenAPI document from them, served at /v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import trio
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import leasefs
+from leasefs._paths import InvalidPath, check_repo_path
+from leasefs.wire import (
+    AgentInfo,
+    AgentRegistration,
+    AuditEntry,
+    BlobInfo,
+    ErrorBody,
+    Health,
+    LeaseGrant,
+    LeaseRequest,
+    PathStatus,
+    Registered,
+    ReleaseRequest,
+    ReleaseResult,
+    RenewRequest,
+    RenewResult,
+    Version,
+    VersionCreate,
+    Workspace,
+    WorkspaceCreate,
+    check_sha256,
+)
+
+from ._errors import BadRequest, CoordinatorError, NotFoundError, TooLarge, Unprocessable
+from ._service import Coordinator
+from ._store import AgentRow, AuditQuery
+
+log = logging.getLogger("leasefs.coordinator")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 422, 503)
+}
+_SSE_PING_S = 15
+
+
+def _coordinator(request: Request) -> Coordinator:
+    coordinator: Coordinator = request.app.state.coordinator
+    return coordinator
+
+
+async def _current_agent(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AgentRow:
+    token = None
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    return await _coordinator(request).authenticate(token)
+
+
+CoordinatorDep = Annotated[Coordinator, Depends(_coordinator)]
+AgentDep = Annotated[AgentRow, Depends(_current_agent)]
+
+
+def _repo_path(value: str) -> str:
+    try:
+        return check_repo_path(value)
+    except InvalidPath as exc:
+        raise Unprocessable(str(exc), code="invalid_path") from exc
+
+
+def _digest(value: str) -> str:
+    try:
+        return check_sha256(value)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), code="invalid_hash") from exc
+
+
+def create_app(coordinator: Coordinator) -> FastAPI:
+    app = FastAPI(
+        title="leasefs coordinator",
+        version=leasefs.__version__,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        responses=_ERRORS,
+    )
+    app.state.coordinator = coordinator
+    _add_error_handlers(app)
+
+    @app.get("/v1/health", response_model=Health)
+    async def health() -> Health:
+        return Health(status="ok", version=leasefs.__version__)
+
+    @app.post("/v1/workspaces", response_model=Workspace, status_code=201)
+    async def create_workspace(body: WorkspaceCreate, c: CoordinatorDep) -> Workspace:
+        return await c.create_workspace(body.name)
+
+    @app.get("/v1/workspaces/{name}", response_model=Workspace)
+    async def get_workspace(name: str, c: CoordinatorDep) -> Workspace:
+        return await c.get_workspace(name)
+
+    @app.post("/v1/agents", response_model=Registered, status_code=201)
+    async def register(body: AgentRegistration, c: CoordinatorDep) -> Registered:
+        return await c.register(body)
+
+    @app.get("/v1/agents/me", response_model=AgentInfo)
+    async def whoami(agent: AgentDep, c: CoordinatorDep) -> AgentInfo:
+        return await c.agent_info(agent)
+
+    @app.delete("/v1/agents/me", status_code=204)
+    async def leave(agent: AgentDep, c: CoordinatorDep) -> Response:
+        await c.leave(agent)
+        return Response(status_code=204)
+
+    @app.post("/v1/leases/acquire", response_model=LeaseGrant)
+    async def acquire(
+        body: LeaseRequest, request: Request, agent: AgentDep, c: CoordinatorDep
+    ) -> LeaseGrant:
+        if body.wait_s <= 0:
+            return await c.acquire(agent, body)
+        return await _unless_disconnected(request, c.acquire(agent, body))
+
+    @app.post("/v1/leases/renew", response_model=RenewResult)
+    async def renew(body: RenewRequest, agent: AgentDep, c: CoordinatorDep) -> RenewResult:
+        return await c.renew(agent, body)
+
+    @app.post("/v1/leases/release", response_model=ReleaseResult)
+    async def release(body: ReleaseRequest, agent: AgentDep, c: CoordinatorDep) -> ReleaseResult:
+        return await c.release(agent, body)
+
+    @app.get("/v1/leases", response_model=list[PathStatus])
+    async def holders(
+        agent: AgentDep, c: CoordinatorDep, path: Annotated[list[str] | None, Query()] = None
+    ) -> list[PathStatus]:
+        paths = [_repo_path(p) for p in path] if path else None
+        return await c.path_status(agent, paths)
+
+    @app.head("/v1/blobs/{digest}")
+    async def has_blob(digest: str, agent: AgentDep, c: CoordinatorDep) -> Response:
+        size = await c.blob_size(agent, _digest(digest))
+        if size is None:
+            return Response(status_code=404)
+        return Response(status_code=200, headers={"Content-Length": str(size)})
+
+    @app.put("/v1/blobs/{digest}", response_model=BlobInfo, status_code=201)
+    async def put_blob(
+        digest: str, request: Request, agent: AgentDep, c: CoordinatorDep
+    ) -> BlobInfo:
+        digest = _digest(digest)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > c.limits.max_blob_bytes:
+            raise TooLarge(
+                f"the blob is {length} bytes; this coordinator accepts at most "
+                f"{c.limits.max_blob_bytes} (--max-blob-bytes)",
+                details={"max_bytes": c.limits.max_blob_bytes},
+            )
+        return await c.put_blob(agent, digest, request.stream())
+
+    @app.get("/v1/blobs/{digest}", response_class=StreamingResponse)
+    async def get_blob(digest: str, agent: AgentDep, c: CoordinatorDep) -> StreamingResponse:
+        digest = _digest(digest)
+        size = await c.blob_size(agent, digest)
+        if size is None:
+            raise NotFoundError(f"no blob {digest} in this workspace", code="unknown_blob")
+        return StreamingResponse(
+            c.blob_chunks(digest),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
+
+    @app.post("/v1/versions", response_model=Version, status_code=201)
+    async def create_version(body: VersionCreate, agent: AgentDep, c: CoordinatorDep) -> Version:
+        return await c.create_version(agent, body)
+
+    @app.get("/v1/versions/latest", response_model=Version)
+    async def latest_version(
+        agent: AgentDep, c: CoordinatorDep, path: str, branch: str = "main"
+    ) -> Version:
+        return await c.latest_version(agent, _repo_path(path), branch)
+
+    @app.get("/v1/versions", response_model=list[Version])
+    async def history(
+        agent: AgentDep,
+        c: CoordinatorDep,
+        path: str,
+        branch: str = "main",
+        limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+    ) -> list[Version]:
+        return await c.history(agent, _repo_path(path), branch, limit)
+
+    @app.get("/v1/events", response_class=EventSourceResponse)
+    async def events(
+        agent: AgentDep,
+        c: CoordinatorDep,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> EventSourceResponse:
+        start = after
+        if start is None and last_event_id:
+            if not last_event_id.isdigit():
+                raise BadRequest("Last-Event-ID must be an event id (a whole number)")
+            start = int(last_event_id)
+        return EventSourceResponse(_event_stream(c, agent, start or 0), ping=_SSE_PING_S)
+
+    @app.get("/v1/audit", response_model=list[AuditEntry])
+    async def audit(
+        agent: AgentDep,
+        c: CoordinatorDep,
+        agent_id: int | None = None,
+        path: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=100000)] = 1000,
+    ) -> list[AuditEntry]:
+        query = AuditQuery(
+            workspace_id=agent.workspace_id,
+            agent_id=agent_id,
+            path=_repo_path(path) if path is not None else None,
+            since=since,
+            until=until,
+            after_id=after_id,
+            limit=limit,
+        )
+        return await c.audit(agent, query)
+
+    return app
+
+
+async def _event_stream(
+    c: Coordinator, agent: AgentRow, after: int
+) -> AsyncIterator[dict[str, str]]:
+    """Stored events after ``after``, then each new one as it is committed; never a gap."""
+    last = after
+    while True:
+        signal = c.event_signal(agent.workspace_id)
+        batch = await c.events_after(agent, last)
+        for event in batch:
+            last = event.id
+            yield {"id": str(event.id), "event": event.type.value, "data": event.model_dump_json()}
+        if not batch:
+            await signal.wait()
+
+
+async def _unless_disconnected(request: Request, work: Any) -> Any:
+    """Run ``work``; if the client hangs up first, cancel it (a waiter must leave the line)."""
+    result: list[Any] = []
+
+    async def run(cancel_scope: trio.CancelScope) -> None:
+        result.append(await work)
+        cancel_scope.cancel()
+
+    async def watch(cancel_scope: trio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, nursery.cancel_scope)
+        nursery.start_soon(watch, nursery.cancel_scope)
+    if not result:
+        raise BadRequest("the client went away while waiting", code="client_gone")
+    return result[0]
+
+
+def _error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=code, message=message, details=details)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+def _validation_message(errors: list[Any]) -> tuple[str, str]:
+    parts = []
+    code = "invalid_request"
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            return "malformed_json", "the request body is not valid JSON"
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, InvalidPath):
+            code = "invalid_path"
+        where = ".".join(str(x) for x in error.get("loc", ()) if x != "body")
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return code, "; ".join(parts)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CoordinatorError)
+    async def coordinator_error(request: Request, exc: CoordinatorError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        return _error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message = _validation_message(list(exc.errors()))
+        status = 400 if code == "malformed_json" else 422
+        return _error_response(status, code, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        message = {
+            404: f"no such endpoint: {request.method} {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return _error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s crashed", request.method, request.url.path)
+        return _error_response(
+            500, "internal_error", "the coordinator hit an unexpected error; see its log"
+        )

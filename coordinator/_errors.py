@@ -1,0 +1,66 @@
+"""Errors the coordinator answers with.
+
+    CoordinatorError                 carries an HTTP status and a stable error code
+    ├── BadRequest          400      malformed_json, invalid_request
+    ├── Unauthenticated     401      unauthorized, agent_left
+    ├── NotFoundError       404      unknown_workspace, unknown_blob, no_version, not_found
+    ├── ConflictError       409      lease_held, stale_token, workspace_exists
+    ├── TooLarge            413      blob_too_large
+    ├── Unprocessable       422      invalid_request, hash_mismatch, unknown_blob
+    └── StoreFailure        503      store_unavailable (disk full, database locked)
+
+Every one is rendered by one handler in `coordinator._app` as
+``{"error": code, "message": sentence, "details": {...}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CoordinatorError(Exception):
+    status = 500
+    default_code = "internal_error"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details
+
+
+class BadRequest(CoordinatorError):
+    status = 400
+    default_code = "invalid_request"
+
+
+class Unauthenticated(CoordinatorError):
+    status = 401
+    default_code = "unauthorized"
+
+
+class NotFoundError(CoordinatorError):
+    status = 404
+    default_code = "not_found"
+
+
+class ConflictError(CoordinatorError):
+    status = 409
+    default_code = "conflict"
+
+
+class TooLarge(CoordinatorError):
+    status = 413
+    default_code = "blob_too_large"
+
+
+class Unprocessable(CoordinatorError):
+    status = 422
+    default_code = "invalid_request"
+
+
+class StoreFailure(CoordinatorError):
+    status = 503
+    default_code = "store_unavailable"

@@ -1,0 +1,118 @@
+"""The rules of leasing, with no I/O: who may be granted what, and who waits in which order.
+
+`decide` looks at the current rows of the requested paths and says whether an agent may
+have them all now. `WaitQueue` keeps the waiters of every workspace first-come first-served:
+a newcomer never overtakes an earlier waiter on any path they share, and a waiter for
+several paths is granted all of them at once or none (so two agents asking for {a, b} and
+{b, a} cannot deadlock: neither ever holds half).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import trio
+
+from ._store import LeaseRow
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a request can be granted now, and what stands in the way."""
+
+    expired: list[LeaseRow]
+    own: list[LeaseRow]
+    blockers: list[LeaseRow]
+
+    @property
+    def grantable(self) -> bool:
+        return not self.blockers
+
+
+def decide(rows: Iterable[LeaseRow], agent_id: int, now: float) -> Decision:
+    """Split the current leases on the requested paths into expired, our own, and others'."""
+    expired, own, blockers = [], [], []
+    for row in rows:
+        if row.expires_at <= now:
+            expired.append(row)
+        elif row.agent_id == agent_id:
+            own.append(row)
+        else:
+            blockers.append(row)
+    return Decision(expired=expired, own=own, blockers=blockers)
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    workspace_id: int
+    agent_id: int
+    paths: tuple[str, ...]
+    ttl_s: float
+    work: str | None
+    branch: str
+
+
+_sequence = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One queued request; `done` is set once `result` holds its grant."""
+
+    request: GrantRequest
+    seq: int = field(default_factory=lambda: next(_sequence))
+    done: trio.Event = field(default_factory=trio.Event)
+    result: object | None = None
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return frozenset(self.request.paths)
+
+
+class WaitQueue:
+    """Waiters per workspace, in arrival order."""
+
+    def __init__(self) -> None:
+        self._by_workspace: dict[int, list[Waiter]] = {}
+
+    def add(self, request: GrantRequest) -> Waiter:
+        waiter = Waiter(request)
+        self._by_workspace.setdefault(request.workspace_id, []).append(waiter)
+        return waiter
+
+    def remove(self, waiter: Waiter) -> None:
+        queue = self._by_workspace.get(waiter.request.workspace_id, [])
+        if waiter in queue:
+            queue.remove(waiter)
+        if not queue:
+            self._by_workspace.pop(waiter.request.workspace_id, None)
+
+    def remove_agent(self, agent_id: int) -> list[Waiter]:
+        gone = [w for q in self._by_workspace.values() for w in q if w.request.agent_id == agent_id]
+        for waiter in gone:
+            self.remove(waiter)
+        return gone
+
+    def waiting_on(self, workspace_id: int, paths: Iterable[str]) -> list[Waiter]:
+        """Queued waiters that want any of ``paths``, first in line first."""
+        wanted = set(paths)
+        return [w for w in self._by_workspace.get(workspace_id, []) if w.paths & wanted]
+
+    def waited_paths(self, workspace_id: int) -> set[str]:
+        return {p for w in self._by_workspace.get(workspace_id, []) for p in w.paths}
+
+    def candidates(self, workspace_id: int) -> Iterator[tuple[Waiter, bool]]:
+        """Each waiter in order with whether an earlier waiter still claims one of its paths.
+
+        A waiter yielded with ``False`` may be granted if its paths are free; the caller sets
+        its ``result`` when it does. One left without a result keeps claiming its paths, so the
+        waiters behind it on those paths stay behind it.
+        """
+        claimed: set[str] = set()
+        for waiter in list(self._by_workspace.get(workspace_id, [])):
+            ahead = bool(waiter.paths & claimed)
+            yield waiter, ahead
+            if waiter.result is None:
+                claimed |= waiter.paths

@@ -1,0 +1,71 @@
+"""Run the coordinator: open the store, start the reaper, serve HTTP with hypercorn on trio."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from ._app import create_app
+from ._blobs import BlobFiles
+from ._service import Coordinator, Limits
+from ._sqlite import SqliteStore
+
+log = logging.getLogger("leasefs.coordinator")
+
+DEFAULT_MAX_BLOB_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 7420
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+
+
+async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; ``on_ready`` gets the URL once the port is bound."""
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(options.data_dir / "coordinator.sqlite3")
+    try:
+        coordinator = Coordinator(
+            store,
+            BlobFiles(options.data_dir / "blobs"),
+            Limits(max_blob_bytes=options.max_blob_bytes),
+        )
+        config = Config()
+        config.bind = [f"{options.host}:{options.port}"]
+        config.accesslog = None
+        config.errorlog = log
+        config.keep_alive_timeout = 75
+        config.graceful_timeout = 3
+        app = create_app(coordinator)
+        shutdown = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(coordinator.run_reaper)
+            nursery.start_soon(_wait_for_signal, shutdown)
+            async with trio.open_nursery() as http:
+                binds = await http.start(
+                    partial(hypercorn_serve, app, config, shutdown_trigger=shutdown.wait)
+                )
+                if on_ready is not None:
+                    on_ready(binds[0])
+            # hypercorn has finished its graceful shutdown: stop the reaper too.
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+
+
+async def _wait_for_signal(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            shutdown.set()
+            return

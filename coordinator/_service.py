@@ -1,0 +1,722 @@
+"""The coordinator's logic: agents, leases, versions, events and audit, above any store.
+
+Every state change is one transaction (`Store.run`) that also appends its audit entry and,
+where other agents care, its event, so the log can never disagree with the state. Lease
+changes additionally hold one trio lock, which keeps the in-memory wait queue and the
+database in step: waiters are woken by the release or expiry itself, never by polling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import trio
+
+from leasefs.wire import (
+    AgentInfo,
+    AgentRegistration,
+    AuditEntry,
+    BlobInfo,
+    Event,
+    EventType,
+    Lease,
+    LeaseGrant,
+    LeaseRequest,
+    PathStatus,
+    Registered,
+    ReleaseRequest,
+    ReleaseResult,
+    RenewRequest,
+    RenewResult,
+    Version,
+    VersionCreate,
+    Workspace,
+)
+
+from ._blobs import BlobFiles
+from ._errors import (
+    ConflictError,
+    CoordinatorError,
+    NotFoundError,
+    Unauthenticated,
+    Unprocessable,
+)
+from ._leases import GrantRequest, Waiter, WaitQueue, decide
+from ._store import AgentRow, AuditQuery, EventRow, LeaseRow, Store, Tx, VersionRow
+
+_REAPER_MAX_SLEEP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_blob_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class _Blocked:
+    """Why a grant could not happen now: leases of others and waiters ahead in line."""
+
+    holders: list[Lease]
+    queued_paths: list[str]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _agent_info(row: AgentRow) -> AgentInfo:
+    return AgentInfo(
+        id=row.id,
+        name=row.name,
+        host=row.host,
+        tool=row.tool,
+        joined_at=row.joined_at,
+        left_at=row.left_at,
+    )
+
+
+def _lease_model(row: LeaseRow, agents: dict[int, AgentRow]) -> Lease:
+    return Lease(
+        path=row.path,
+        holder=_agent_info(agents[row.agent_id]),
+        token=row.token,
+        acquired_at=row.acquired_at,
+        expires_at=row.expires_at,
+        ttl_s=row.ttl_s,
+        work=row.work,
+    )
+
+
+def _leases(tx: Tx, rows: Sequence[LeaseRow]) -> list[Lease]:
+    agents = tx.agents_by_ids(r.agent_id for r in rows)
+    return [_lease_model(r, agents) for r in rows]
+
+
+def _version_model(row: VersionRow, agents: dict[int, AgentRow]) -> Version:
+    return Version(
+        id=row.id,
+        path=row.path,
+        branch=row.branch,
+        hash=row.hash,
+        deleted=row.deleted,
+        base_hash=row.base_hash,
+        size=row.size,
+        mode=row.mode,
+        token=row.token,
+        author=_agent_info(agents[row.agent_id]),
+        created_at=row.created_at,
+    )
+
+
+def _record(
+    tx: Tx,
+    workspace_id: int,
+    now: float,
+    agent_id: int | None,
+    kind: str,
+    path: str | None,
+    data: dict[str, Any],
+    *,
+    publish: bool = True,
+) -> None:
+    """Append one audit entry and, if others should hear of it, the same as an event."""
+    tx.append_audit(workspace_id, now, agent_id, kind, path, data)
+    if publish:
+        tx.append_event(workspace_id, kind, now, agent_id, path, data)
+
+
+def _lease_data(row: LeaseRow, **extra: Any) -> dict[str, Any]:
+    return {"token": row.token, "expires_at": row.expires_at, "work": row.work, **extra}
+
+
+def _expire(tx: Tx, rows: Iterable[LeaseRow], now: float) -> set[int]:
+    workspaces = set()
+    for row in rows:
+        tx.delete_lease(row.workspace_id, row.path)
+        _record(
+            tx,
+            row.workspace_id,
+            now,
+            row.agent_id,
+            EventType.LEASE_EXPIRED,
+            row.path,
+            _lease_data(row),
+        )
+        workspaces.add(row.workspace_id)
+    return workspaces
+
+
+class Coordinator:
+    """The coordinator's state machine over a `Store` and the blob files."""
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobFiles,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self.limits = limits or Limits()
+        self._clock = clock
+        self._lease_lock = trio.Lock()
+        self._queue = WaitQueue()
+        self._leases_changed = trio.Event()
+        self._event_signals: dict[int, trio.Event] = {}
+
+    # -- background work --------------------------------------------------------------------
+
+    async def run_reaper(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Expire leases when their TTL runs out, and hand their paths to the next waiters."""
+        task_status.started()
+        while True:
+            changed = self._leases_changed = trio.Event()
+            next_expiry = await self._store.read(lambda tx: tx.next_expiry())
+            delay = _REAPER_MAX_SLEEP_S
+            if next_expiry is not None:
+                delay = min(delay, max(0.0, next_expiry - self._clock()))
+            with trio.move_on_after(delay):
+                await changed.wait()
+            await self.expire_due()
+
+    async def expire_due(self) -> None:
+        async with self._lease_lock:
+            now = self._clock()
+            workspaces = await self._store.run(
+                lambda tx: _expire(tx, tx.leases_expired_by(now), now)
+            )
+            self._notify(workspaces)
+            for workspace_id in workspaces:
+                await self._serve_waiters(workspace_id)
+
+    def _notify(self, workspace_ids: Iterable[int]) -> None:
+        """Wake the event streams of these workspaces: new events are in the store."""
+        for workspace_id in workspace_ids:
+            signal = self._event_signals.pop(workspace_id, None)
+            if signal is not None:
+                signal.set()
+
+    # -- workspaces and agents --------------------------------------------------------------
+
+    async def create_workspace(self, name: str) -> Workspace:
+        def create(tx: Tx) -> Workspace:
+            if tx.workspace_by_name(name) is not None:
+                raise ConflictError(f"workspace {name!r} already exists", code="workspace_exists")
+            row = tx.insert_workspace(name, self._clock())
+            _record(
+                tx,
+                row.id,
+                row.created_at,
+                None,
+                "workspace.created",
+                None,
+                {"name": name},
+                publish=False,
+            )
+            return Workspace(name=row.name, created_at=row.created_at)
+
+        return await self._store.run(create)
+
+    async def get_workspace(self, name: str) -> Workspace:
+        row = await self._store.read(lambda tx: tx.workspace_by_name(name))
+        if row is None:
+            raise NotFoundError(f"there is no workspace named {name!r}", code="unknown_workspace")
+        return Workspace(name=row.name, created_at=row.created_at)
+
+    async def register(self, registration: AgentRegistration) -> Registered:
+        token = secrets.token_urlsafe(32)
+
+        def register(tx: Tx) -> Registered:
+            workspace = tx.workspace_by_name(registration.workspace)
+            if workspace is None:
+                raise NotFoundError(
+                    f"there is no workspace named {registration.workspace!r}; create it first",
+                    code="unknown_workspace",
+                )
+            now = self._clock()
+            row = tx.insert_agent(
+                workspace.id,
+                registration.name,
+                registration.host,
+                registration.tool,
+                hash_token(token),
+                now,
+            )
+            info = _agent_info(row)
+            _record(tx, workspace.id, now, row.id, EventType.AGENT_JOINED, None, info.model_dump())
+            return Registered(workspace=workspace.name, agent=info, token=token)
+
+        registered = await self._store.run(register)
+        self._notify([await self._workspace_id(registered.workspace)])
+        return registered
+
+    async def _workspace_id(self, name: str) -> int:
+        row = await self._store.read(lambda tx: tx.workspace_by_name(name))
+        assert row is not None
+        return row.id
+
+    async def authenticate(self, token: str | None) -> AgentRow:
+        if not token:
+            raise Unauthenticated("this call needs an agent token: 'Authorization: Bearer <token>'")
+        row = await self._store.read(lambda tx: tx.agent_by_token_hash(hash_token(token)))
+        if row is None:
+            raise Unauthenticated("the agent token is not valid; register again to get one")
+        if row.left_at is not None:
+            raise Unauthenticated(
+                "this agent has left its workspace; register again", code="agent_left"
+            )
+        return row
+
+    async def agent_info(self, agent: AgentRow) -> AgentInfo:
+        return _agent_info(agent)
+
+    async def leave(self, agent: AgentRow) -> None:
+        """Release every lease of ``agent``, drop its waits, and retire its token."""
+        async with self._lease_lock:
+            for waiter in self._queue.remove_agent(agent.id):
+                waiter.result = Unauthenticated("the agent left while waiting", code="agent_left")
+                waiter.done.set()
+
+            def leave(tx: Tx) -> None:
+                now = self._clock()
+                for row in tx.leases_of_agent(agent.id):
+                    tx.delete_lease(row.workspace_id, row.path)
+                    data = _lease_data(row, reason="agent left")
+                    _record(
+                        tx,
+                        row.workspace_id,
+                        now,
+                        agent.id,
+                        EventType.LEASE_RELEASED,
+                        row.path,
+                        data,
+                    )
+                tx.mark_agent_left(agent.id, now)
+                _record(
+                    tx,
+                    agent.workspace_id,
+                    now,
+                    agent.id,
+                    EventType.AGENT_LEFT,
+                    None,
+                    {"name": agent.name},
+                )
+
+            await self._store.run(leave)
+            self._notify([agent.workspace_id])
+            await self._serve_waiters(agent.workspace_id)
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def _grant_tx(self, tx: Tx, request: GrantRequest, claimed: set[str]) -> LeaseGrant | _Blocked:
+        now = self._clock()
+        ws = request.workspace_id
+        decision = decide(tx.leases_for_paths(ws, request.paths), request.agent_id, now)
+        _expire(tx, decision.expired, now)
+        own = {row.path: row for row in decision.own}
+        queued = [p for p in request.paths if p in claimed and p not in own]
+        if decision.blockers or queued:
+            return _Blocked(holders=_leases(tx, decision.blockers), queued_paths=queued)
+        token: int | None = None
+        rows = []
+        for path in request.paths:
+            if path in own:
+                row = replace(
+                    own[path],
+                    expires_at=now + request.ttl_s,
+                    ttl_s=request.ttl_s,
+                    work=request.work or own[path].work,
+                )
+            else:
+                token = token or tx.next_fencing_token(ws)
+                row = LeaseRow(
+                    ws,
+                    path,
+                    request.agent_id,
+                    token,
+                    now,
+                    now + request.ttl_s,
+                    request.ttl_s,
+                    request.work,
+                )
+                _record(
+                    tx, ws, now, request.agent_id, EventType.LEASE_GRANTED, path, _lease_data(row)
+                )
+            tx.upsert_lease(row)
+            rows.append(row)
+        latest = tx.latest_versions(ws, request.paths, request.branch)
+        agents = tx.agents_by_ids([request.agent_id, *(v.agent_id for v in latest.values())])
+        versions = {
+            path: (_version_model(latest[path], agents) if path in latest else None)
+            for path in request.paths
+        }
+        return LeaseGrant(leases=[_lease_model(r, agents) for r in rows], versions=versions)
+
+    async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
+        paths = tuple(dict.fromkeys(request.paths))
+        grant_request = GrantRequest(
+            workspace_id=agent.workspace_id,
+            agent_id=agent.id,
+            paths=paths,
+            ttl_s=request.ttl_s,
+            work=request.work,
+            branch=request.branch,
+        )
+        async with self._lease_lock:
+            claimed = self._queue.waited_paths(agent.workspace_id)
+            outcome = await self._store.run(lambda tx: self._grant_tx(tx, grant_request, claimed))
+            self._granted_or_expired(agent.workspace_id)
+            if isinstance(outcome, LeaseGrant):
+                return outcome
+            if request.wait_s <= 0:
+                raise await self._lease_held(agent.workspace_id, paths, outcome)
+            waiter = self._queue.add(grant_request)
+        return await self._wait(waiter, request.wait_s)
+
+    async def _wait(self, waiter: Waiter, wait_s: float) -> LeaseGrant:
+        """Wait in line; on timeout leave the line, on cancellation give back a late grant."""
+        try:
+            with trio.move_on_after(wait_s):
+                await waiter.done.wait()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                async with self._lease_lock:
+                    self._queue.remove(waiter)
+                    if isinstance(waiter.result, LeaseGrant):
+                        await self._release_rows(waiter.request.agent_id, waiter.result.leases)
+            raise
+        async with self._lease_lock:
+            self._queue.remove(waiter)
+            result = waiter.result
+            if isinstance(result, LeaseGrant):
+                return result
+            if isinstance(result, CoordinatorError):
+                raise result
+            claimed = self._queue.waited_paths(waiter.request.workspace_id)
+            blocked = await self._store.run(
+                lambda tx: self._blockers_tx(tx, waiter.request, claimed)
+            )
+            raise await self._lease_held(
+                waiter.request.workspace_id,
+                waiter.request.paths,
+                blocked,
+                f"still held after waiting {wait_s:g} s",
+            )
+
+    def _blockers_tx(self, tx: Tx, request: GrantRequest, claimed: set[str]) -> _Blocked:
+        decision = decide(
+            tx.leases_for_paths(request.workspace_id, request.paths),
+            request.agent_id,
+            self._clock(),
+        )
+        queued = [p for p in request.paths if p in claimed]
+        return _Blocked(holders=_leases(tx, decision.blockers), queued_paths=queued)
+
+    async def _lease_held(
+        self, workspace_id: int, paths: Sequence[str], blocked: _Blocked, why: str = "held"
+    ) -> ConflictError:
+        parts = [
+            f"{h.path} by {h.holder.name}@{h.holder.host or '?'} (agent {h.holder.id})"
+            for h in blocked.holders
+        ]
+        parts += [f"{p} by an earlier waiter" for p in blocked.queued_paths]
+        waiters = self._queue.waiting_on(workspace_id, paths)
+        return ConflictError(
+            f"lease {why}: {'; '.join(parts) or ', '.join(paths)}",
+            code="lease_held",
+            details={
+                "holders": [h.model_dump() for h in blocked.holders],
+                "queued_paths": blocked.queued_paths,
+                "waiters": len(waiters),
+            },
+        )
+
+    async def _serve_waiters(self, workspace_id: int) -> None:
+        """Grant the waiters that can be served now, in arrival order. Holds the lease lock."""
+        for waiter, ahead in self._queue.candidates(workspace_id):
+            if ahead or waiter.result is not None:
+                continue
+            outcome = await self._store.run(
+                lambda tx, w=waiter: self._grant_tx(tx, w.request, set())
+            )
+            if isinstance(outcome, LeaseGrant):
+                waiter.result = outcome
+                self._queue.remove(waiter)
+                waiter.done.set()
+        self._granted_or_expired(workspace_id)
+
+    def _granted_or_expired(self, workspace_id: int) -> None:
+        self._leases_changed.set()
+        self._notify([workspace_id])
+
+    async def renew(self, agent: AgentRow, request: RenewRequest) -> RenewResult:
+        def renew(tx: Tx) -> list[Lease]:
+            now = self._clock()
+            renewed = []
+            for row in tx.leases_of_agent(agent.id):
+                if row.expires_at <= now:
+                    continue
+                ttl = request.ttl_s or row.ttl_s
+                row = replace(row, expires_at=now + ttl, ttl_s=ttl)
+                tx.upsert_lease(row)
+                renewed.append(row)
+            return _leases(tx, renewed)
+
+        async with self._lease_lock:
+            leases = await self._store.run(renew)
+            self._leases_changed.set()
+        return RenewResult(leases=leases)
+
+    async def release(self, agent: AgentRow, request: ReleaseRequest) -> ReleaseResult:
+        def release(tx: Tx) -> list[str]:
+            now = self._clock()
+            current = {
+                r.path: r
+                for r in tx.leases_for_paths(agent.workspace_id, [x.path for x in request.leases])
+            }
+            for ref in request.leases:
+                row = current.get(ref.path)
+                if row is None or row.agent_id != agent.id or row.token != ref.token:
+                    raise ConflictError(
+                        f"you do not hold {ref.path} with fencing token {ref.token}: the lease "
+                        "expired or passed to another agent; nothing was released",
+                        code="stale_token",
+                        details={"path": ref.path, "token": ref.token},
+                    )
+            released = []
+            for ref in request.leases:
+                row = current.pop(ref.path, None)
+                if row is None:
+                    continue
+                tx.delete_lease(row.workspace_id, row.path)
+                _record(
+                    tx,
+                    row.workspace_id,
+                    now,
+                    agent.id,
+                    EventType.LEASE_RELEASED,
+                    row.path,
+                    _lease_data(row),
+                )
+                released.append(row.path)
+            return released
+
+        async with self._lease_lock:
+            released = await self._store.run(release)
+            self._notify([agent.workspace_id])
+            await self._serve_waiters(agent.workspace_id)
+        return ReleaseResult(released=released)
+
+    async def _release_rows(self, agent_id: int, leases: Sequence[Lease]) -> None:
+        """Give back a grant nobody will receive (its waiter went away). Holds the lease lock."""
+
+        def release(tx: Tx) -> int | None:
+            now = self._clock()
+            workspace_id = None
+            for lease in leases:
+                for row in tx.leases_of_agent(agent_id):
+                    if row.path == lease.path and row.token == lease.token:
+                        tx.delete_lease(row.workspace_id, row.path)
+                        data = _lease_data(row, reason="waiter went away")
+                        _record(
+                            tx,
+                            row.workspace_id,
+                            now,
+                            agent_id,
+                            EventType.LEASE_RELEASED,
+                            row.path,
+                            data,
+                        )
+                        workspace_id = row.workspace_id
+            return workspace_id
+
+        workspace_id = await self._store.run(release)
+        if workspace_id is not None:
+            self._notify([workspace_id])
+            await self._serve_waiters(workspace_id)
+
+    async def path_status(self, agent: AgentRow, paths: Sequence[str] | None) -> list[PathStatus]:
+        ws = agent.workspace_id
+        now = self._clock()
+        waiting_paths = self._queue.waited_paths(ws)
+        # A snapshot of the queue taken now, read against the store below.
+        queue = {
+            p: [w.request.agent_id for w in self._queue.waiting_on(ws, [p])] for p in waiting_paths
+        }
+
+        def status(tx: Tx) -> list[PathStatus]:
+            if paths:
+                rows = tx.leases_for_paths(ws, paths)
+                wanted = list(dict.fromkeys(paths))
+            else:
+                rows = tx.leases_of_workspace(ws)
+                wanted = sorted({r.path for r in rows} | set(queue))
+            live = {r.path: r for r in rows if r.expires_at > now}
+            agents = tx.agents_by_ids(
+                [*(r.agent_id for r in live.values()), *(a for ids in queue.values() for a in ids)]
+            )
+            return [
+                PathStatus(
+                    path=p,
+                    lease=_lease_model(live[p], agents) if p in live else None,
+                    waiters=[_agent_info(agents[a]) for a in queue.get(p, [])],
+                )
+                for p in wanted
+            ]
+
+        return await self._store.read(status)
+
+    # -- blobs and versions -----------------------------------------------------------------
+
+    async def blob_size(self, agent: AgentRow, digest: str) -> int | None:
+        size = await self._store.read(lambda tx: tx.blob_size(agent.workspace_id, digest))
+        if size is not None and not self._blobs.exists(digest):
+            return None
+        return size
+
+    async def put_blob(
+        self, agent: AgentRow, digest: str, chunks: AsyncIterator[bytes]
+    ) -> BlobInfo:
+        size = await self._blobs.write(digest, chunks, self.limits.max_blob_bytes)
+
+        def record(tx: Tx) -> None:
+            now = self._clock()
+            if tx.blob_size(agent.workspace_id, digest) is None:
+                tx.insert_blob(agent.workspace_id, digest, size, now)
+                _record(
+                    tx,
+                    agent.workspace_id,
+                    now,
+                    agent.id,
+                    "blob.stored",
+                    None,
+                    {"hash": digest, "size": size},
+                    publish=False,
+                )
+
+        await self._store.run(record)
+        return BlobInfo(hash=digest, size=size)
+
+    def blob_chunks(self, digest: str) -> AsyncIterator[bytes]:
+        return self._blobs.read(digest)
+
+    async def create_version(self, agent: AgentRow, request: VersionCreate) -> Version:
+        def create(tx: Tx) -> Version:
+            now = self._clock()
+            ws = agent.workspace_id
+            rows = tx.leases_for_paths(ws, [request.path])
+            lease = rows[0] if rows else None
+            if (
+                lease is None
+                or lease.agent_id != agent.id
+                or lease.token != request.token
+                or lease.expires_at <= now
+            ):
+                raise ConflictError(
+                    f"a version of {request.path} needs its current lease, and fencing token "
+                    f"{request.token} is not it (the lease expired or passed to another agent); "
+                    "nothing was recorded",
+                    code="stale_token",
+                    details={"path": request.path, "token": request.token},
+                )
+            size = None
+            if request.hash is not None:
+                size = tx.blob_size(ws, request.hash)
+                if size is None:
+                    raise Unprocessable(
+                        f"no blob {request.hash} was uploaded to this workspace; upload it first",
+                        code="unknown_blob",
+                    )
+            row = tx.insert_version(
+                workspace_id=ws,
+                path=request.path,
+                branch=request.branch,
+                hash=request.hash,
+                base_hash=request.base_hash,
+                size=size,
+                mode=request.mode,
+                token=request.token,
+                agent_id=agent.id,
+                now=now,
+            )
+            version = _version_model(row, {agent.id: agent})
+            _record(
+                tx, ws, now, agent.id, EventType.VERSION_CREATED, request.path, version.model_dump()
+            )
+            return version
+
+        version = await self._store.run(create)
+        self._notify([agent.workspace_id])
+        return version
+
+    async def latest_version(self, agent: AgentRow, path: str, branch: str) -> Version:
+        def latest(tx: Tx) -> Version | None:
+            found = tx.latest_versions(agent.workspace_id, [path], branch)
+            if path not in found:
+                return None
+            return _version_model(found[path], tx.agents_by_ids([found[path].agent_id]))
+
+        version = await self._store.read(latest)
+        if version is None:
+            raise NotFoundError(f"{path} has no version on branch {branch!r}", code="no_version")
+        return version
+
+    async def history(self, agent: AgentRow, path: str, branch: str, limit: int) -> list[Version]:
+        def history(tx: Tx) -> list[Version]:
+            rows = tx.version_history(agent.workspace_id, path, branch, limit)
+            agents = tx.agents_by_ids(r.agent_id for r in rows)
+            return [_version_model(r, agents) for r in rows]
+
+        return await self._store.read(history)
+
+    # -- events and audit -------------------------------------------------------------------
+
+    async def events_after(self, agent: AgentRow, after_id: int, limit: int = 500) -> list[Event]:
+        rows: list[EventRow] = await self._store.read(
+            lambda tx: tx.events_after(agent.workspace_id, after_id, limit)
+        )
+        return [
+            Event(
+                id=r.id,
+                type=EventType(r.type),
+                at=r.at,
+                agent_id=r.agent_id,
+                path=r.path,
+                data=r.data,
+            )
+            for r in rows
+        ]
+
+    def event_signal(self, workspace_id: int) -> trio.Event:
+        """An event that is set when the workspace's stream has grown; take it before reading."""
+        signal = self._event_signals.get(workspace_id)
+        if signal is None:
+            signal = self._event_signals[workspace_id] = trio.Event()
+        return signal
+
+    async def audit(self, agent: AgentRow, query: AuditQuery) -> list[AuditEntry]:
+        def audit(tx: Tx) -> list[AuditEntry]:
+            rows = tx.query_audit(replace(query, workspace_id=agent.workspace_id))
+            agents = tx.agents_by_ids(r.agent_id for r in rows if r.agent_id is not None)
+            return [
+                AuditEntry(
+                    id=r.id,
+                    at=r.at,
+                    agent_id=r.agent_id,
+                    agent_name=agents[r.agent_id].name if r.agent_id in agents else None,
+                    action=r.action,
+                    path=r.path,
+                    detail=r.detail,
+                )
+                for r in rows
+            ]
+
+        return await self._store.read(audit)

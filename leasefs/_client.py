@@ -1,0 +1,376 @@
+"""The typed client: the one way our code talks to the coordinator.
+
+Built on ``httpx.AsyncClient``, which runs under trio (the mount) and asyncio (the MCP SDK)
+alike. Every URL is built here, every error body becomes a typed exception here, and every
+transport failure becomes `CoordinatorUnavailable` here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Self, TypeVar
+
+import anyio
+import httpx
+from httpx_sse import ServerSentEvent, aconnect_sse
+from pydantic import BaseModel, TypeAdapter
+
+from ._exceptions import CoordinatorUnavailable, LeasefsError, rejection_for
+from .wire import (
+    AgentInfo,
+    AgentRegistration,
+    AuditEntry,
+    BlobInfo,
+    Event,
+    Health,
+    Lease,
+    LeaseGrant,
+    LeaseRef,
+    LeaseRequest,
+    PathStatus,
+    Registered,
+    ReleaseRequest,
+    ReleaseResult,
+    RenewRequest,
+    RenewResult,
+    Version,
+    VersionCreate,
+    Workspace,
+    WorkspaceCreate,
+)
+
+CHUNK_SIZE = 1 << 20
+_WAIT_MARGIN_S = 10.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def sha256_of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """The content address and size of a file, read in chunks (never whole in memory)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Client:
+    """A connection to one coordinator, acting as one agent once registered.
+
+    Use as ``async with Client(url) as client:``; `register` (or a ``token``) makes it an agent.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.agent: AgentInfo | None = None
+        self.workspace: str | None = None
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/v1", timeout=timeout)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: BaseModel | None = None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+        content: Any = None,
+        request_timeout: float | None = None,
+    ) -> httpx.Response:
+        headers = self._headers()
+        data = None
+        if body is not None:
+            data = body.model_dump_json().encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                content=data if content is None else content,
+                params=params,
+                headers=headers,
+                timeout=self._timeout if request_timeout is None else request_timeout,
+            )
+        except httpx.TransportError as exc:
+            raise CoordinatorUnavailable(
+                f"cannot reach the coordinator at {self.base_url}: {exc!r}", url=self.base_url
+            ) from exc
+        if response.is_error:
+            raise _rejection(response)
+        return response
+
+    async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        response = await self._request(method, url, **kwargs)
+        return model.model_validate_json(response.content)
+
+    async def _call_list(self, model: type[M], method: str, url: str, **kwargs: Any) -> list[M]:
+        response = await self._request(method, url, **kwargs)
+        return TypeAdapter(list[model]).validate_json(response.content)  # type: ignore[valid-type]
+
+    # -- workspaces and agents --------------------------------------------------------------
+
+    async def health(self) -> Health:
+        return await self._call(Health, "GET", "/health")
+
+    async def create_workspace(self, name: str) -> Workspace:
+        return await self._call(Workspace, "POST", "/workspaces", body=WorkspaceCreate(name=name))
+
+    async def ensure_workspace(self, name: str) -> Workspace:
+        """Create the workspace unless it exists; either way return it."""
+        try:
+            return await self.create_workspace(name)
+        except LeasefsError as exc:
+            if getattr(exc, "code", None) != "workspace_exists":
+                raise
+        return await self._call(Workspace, "GET", f"/workspaces/{name}")
+
+    async def register(
+        self, workspace: str, name: str, *, host: str = "", tool: str = ""
+    ) -> Registered:
+        """Join a workspace as an agent; this client then acts as that agent."""
+        registration = AgentRegistration(workspace=workspace, name=name, host=host, tool=tool)
+        registered = await self._call(Registered, "POST", "/agents", body=registration)
+        self.token = registered.token
+        self.agent = registered.agent
+        self.workspace = registered.workspace
+        return registered
+
+    async def whoami(self) -> AgentInfo:
+        return await self._call(AgentInfo, "GET", "/agents/me")
+
+    async def leave(self) -> None:
+        """Leave the workspace: every lease is released and the token retired."""
+        await self._request("DELETE", "/agents/me")
+
+    # -- leases -----------------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        paths: Sequence[str],
+        *,
+        ttl_s: float = 30.0,
+        wait_s: float = 0.0,
+        work: str | None = None,
+        branch: str = "main",
+    ) -> LeaseGrant:
+        """Take exclusive leases on all ``paths`` or none; raises `LeaseHeld` if contended.
+
+        With ``wait_s`` the coordinator queues the request (first come, first served) and
+        answers as soon as every path is free, or with `LeaseHeld` after ``wait_s``.
+        """
+        request = LeaseRequest(
+            paths=list(paths), ttl_s=ttl_s, wait_s=wait_s, work=work, branch=branch
+        )
+        return await self._call(
+            LeaseGrant,
+            "POST",
+            "/leases/acquire",
+            body=request,
+            request_timeout=max(self._timeout, wait_s + _WAIT_MARGIN_S),
+        )
+
+    async def renew(self, ttl_s: float | None = None) -> RenewResult:
+        """Renew every live lease this agent holds; the ones missing from the answer are lost."""
+        return await self._call(
+            RenewResult, "POST", "/leases/renew", body=RenewRequest(ttl_s=ttl_s)
+        )
+
+    async def release(self, leases: Iterable[Lease | LeaseRef]) -> ReleaseResult:
+        refs = [LeaseRef(path=lease.path, token=lease.token) for lease in leases]
+        return await self._call(
+            ReleaseResult, "POST", "/leases/release", body=ReleaseRequest(leases=refs)
+        )
+
+    async def holders(self, paths: Sequence[str] | None = None) -> list[PathStatus]:
+        """Who holds and who waits for ``paths`` (every leased or awaited path if None)."""
+        params = [("path", p) for p in paths] if paths else None
+        return await self._call_list(PathStatus, "GET", "/leases", params=params)
+
+    # -- blobs and versions -----------------------------------------------------------------
+
+    async def has_blob(self, digest: str) -> bool:
+        try:
+            await self._request("HEAD", f"/blobs/{digest}")
+        except LeasefsError as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise
+        return True
+
+    async def upload_blob(self, data: bytes) -> BlobInfo:
+        digest = hashlib.sha256(data).hexdigest()
+        return await self._call(BlobInfo, "PUT", f"/blobs/{digest}", content=data)
+
+    async def upload_blob_file(self, path: str | os.PathLike[str]) -> BlobInfo:
+        """Upload a file's content, streamed in chunks; skipped if the coordinator has it."""
+        digest, size = await anyio.to_thread.run_sync(sha256_of_file, path)
+        if await self.has_blob(digest):
+            return BlobInfo(hash=digest, size=size)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with await anyio.open_file(path, "rb") as f:
+                while chunk := await f.read(CHUNK_SIZE):
+                    yield chunk
+
+        response = await self._request(
+            "PUT", f"/blobs/{digest}", content=chunks(), request_timeout=max(self._timeout, 600.0)
+        )
+        return BlobInfo.model_validate_json(response.content)
+
+    @asynccontextmanager
+    async def open_blob(self, digest: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream a blob: ``async with client.open_blob(h) as chunks: async for c in chunks``."""
+        request = self._http.build_request("GET", f"/blobs/{digest}", headers=self._headers())
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise CoordinatorUnavailable(
+                f"cannot reach the coordinator at {self.base_url}: {exc!r}", url=self.base_url
+            ) from exc
+        try:
+            if response.is_error:
+                await response.aread()
+                raise _rejection(response)
+            yield _converted(response.aiter_bytes(CHUNK_SIZE), self.base_url)
+        finally:
+            await response.aclose()
+
+    async def read_blob(self, digest: str) -> bytes:
+        parts = []
+        async with self.open_blob(digest) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+        return b"".join(parts)
+
+    async def download_blob(self, digest: str, dest: str | os.PathLike[str]) -> int:
+        """Write a blob to ``dest`` chunk by chunk, checking its hash; returns its size."""
+        hasher = hashlib.sha256()
+        size = 0
+        async with self.open_blob(digest) as chunks, await anyio.open_file(dest, "wb") as f:
+            async for chunk in chunks:
+                hasher.update(chunk)
+                await f.write(chunk)
+                size += len(chunk)
+        if hasher.hexdigest() != digest:
+            raise LeasefsError(f"blob {digest} arrived with different content; {dest} is not valid")
+        return size
+
+    async def create_version(self, version: VersionCreate) -> Version:
+        return await self._call(Version, "POST", "/versions", body=version)
+
+    async def latest_version(self, path: str, *, branch: str = "main") -> Version | None:
+        try:
+            return await self._call(
+                Version, "GET", "/versions/latest", params={"path": path, "branch": branch}
+            )
+        except LeasefsError as exc:
+            if getattr(exc, "code", None) == "no_version":
+                return None
+            raise
+
+    async def history(self, path: str, *, branch: str = "main", limit: int = 100) -> list[Version]:
+        params = {"path": path, "branch": branch, "limit": limit}
+        return await self._call_list(Version, "GET", "/versions", params=params)
+
+    # -- events and audit -------------------------------------------------------------------
+
+    async def events(self, after: int | None = None) -> AsyncIterator[Event]:
+        """Follow the workspace's event stream from just after event id ``after``.
+
+        One connection: when it drops, `CoordinatorUnavailable` is raised; call again with the
+        last id seen and nothing is missed.
+        """
+        headers = self._headers()
+        if after is not None:
+            headers["Last-Event-ID"] = str(after)
+        timeout = httpx.Timeout(self._timeout, read=None)
+        try:
+            async with aconnect_sse(
+                self._http, "GET", "/events", headers=headers, timeout=timeout
+            ) as source:
+                if source.response.is_error:
+                    await source.response.aread()
+                    raise _rejection(source.response)
+                async for sse in source.aiter_sse():
+                    event = _event_from_sse(sse)
+                    if event is not None:
+                        yield event
+        except httpx.TransportError as exc:
+            raise CoordinatorUnavailable(
+                f"event stream from {self.base_url} broke: {exc!r}", url=self.base_url
+            ) from exc
+
+    async def audit(
+        self,
+        *,
+        agent_id: int | None = None,
+        path: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (
+            ("agent_id", agent_id),
+            ("path", path),
+            ("since", since),
+            ("until", until),
+            ("after_id", after_id),
+        ):
+            if value is not None:
+                params[key] = value
+        return await self._call_list(AuditEntry, "GET", "/audit", params=params)
+
+
+async def _converted(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.TransportError as exc:
+        raise CoordinatorUnavailable(f"download from {url} broke: {exc!r}", url=url) from exc
+
+
+def _event_from_sse(sse: ServerSentEvent) -> Event | None:
+    if not sse.data:
+        return None
+    return Event.model_validate_json(sse.data)
+
+
+def _rejection(response: httpx.Response) -> LeasefsError:
+    try:
+        body = json.loads(response.content)
+        code, message = body["error"], body["message"]
+        details = body.get("details")
+    except (ValueError, KeyError, TypeError):
+        code = f"http_{response.status_code}"
+        message = f"the coordinator answered {response.status_code}: {response.text[:200]}"
+        details = None
+    return rejection_for(response.status_code, code, message, details)

@@ -1,0 +1,105 @@
+"""Exceptions raised by the leasefs client.
+
+    LeasefsError
+    ├── CoordinatorUnavailable       the coordinator could not be reached or did not answer
+    └── RequestRejected              the coordinator answered with an error body
+        ├── InvalidRequest           400/422: malformed JSON, bad path, bad field
+        ├── Unauthorized             401: missing, wrong or retired token
+        ├── NotFound                 404: unknown workspace, blob, version
+        ├── Conflict                 409: the request clashes with current state
+        │   ├── LeaseHeld            someone else holds (or waits first for) a path
+        │   └── StaleToken           a fencing token that is no longer current
+        └── PayloadTooLarge          413: a blob over the configured limit
+
+httpx's own exceptions never escape the client: they are converted in one place
+(`leasefs._client`) with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .wire import Lease
+
+
+class LeasefsError(Exception):
+    """Base class of every error the client raises."""
+
+
+class CoordinatorUnavailable(LeasefsError):
+    """The coordinator did not answer: not running, unreachable, or too slow."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class RequestRejected(LeasefsError):
+    """The coordinator refused the request; ``code`` is its stable error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.details = details or {}
+
+
+class InvalidRequest(RequestRejected):
+    pass
+
+
+class Unauthorized(RequestRejected):
+    pass
+
+
+class NotFound(RequestRejected):
+    pass
+
+
+class Conflict(RequestRejected):
+    pass
+
+
+class LeaseHeld(Conflict):
+    """A path is held by another agent (or another waiter is ahead in line)."""
+
+    @property
+    def holders(self) -> list[Lease]:
+        return [Lease.model_validate(item) for item in self.details.get("holders", [])]
+
+
+class StaleToken(Conflict):
+    """The fencing token is not the current one: the lease was lost, expired or never held."""
+
+
+class PayloadTooLarge(RequestRejected):
+    pass
+
+
+_BY_CODE: dict[str, type[RequestRejected]] = {
+    "lease_held": LeaseHeld,
+    "stale_token": StaleToken,
+}
+_BY_STATUS: dict[int, type[RequestRejected]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: InvalidRequest,
+}
+
+
+def rejection_for(
+    status: int, code: str, message: str, details: dict[str, Any] | None
+) -> RequestRejected:
+    """The most specific exception for an error answer."""
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status, RequestRejected)
+    return cls(message, status=status, code=code, details=details)

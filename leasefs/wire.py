@@ -1,0 +1,224 @@
+"""The wire models: every request and response body the coordinator and its clients exchange.
+
+Server and client both import this module, so a field can never mean two things. Times are
+seconds since the Unix epoch (floats), so a remaining TTL is a subtraction. Paths are
+repository-relative and canonical (see `leasefs._paths`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ._paths import check_repo_path
+
+API_VERSION = "v1"
+
+RepoPath = Annotated[str, AfterValidator(check_repo_path)]
+
+_WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_workspace_name(name: str) -> str:
+    if not _WORKSPACE_NAME.match(name):
+        raise ValueError(
+            "a workspace name is 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit: {name!r}"
+        )
+    return name
+
+
+def check_sha256(value: str) -> str:
+    """Accept a lowercase hex sha256 digest, the only content address we use."""
+    if not _SHA256.match(value):
+        raise ValueError(f"a content hash is 64 lowercase hex digits (sha256): {value!r}")
+    return value
+
+
+WorkspaceName = Annotated[str, AfterValidator(_check_workspace_name)]
+Sha256 = Annotated[str, AfterValidator(check_sha256)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(_Model):
+    """Every error answer: a stable code for programs and a sentence a person can act on."""
+
+    error: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class Health(_Model):
+    status: str
+    version: str
+    api: str = API_VERSION
+
+
+class WorkspaceCreate(_Model):
+    name: WorkspaceName
+
+
+class Workspace(_Model):
+    name: str
+    created_at: float
+
+
+class AgentRegistration(_Model):
+    """Who joins a workspace: one mount or one MCP session is one agent."""
+
+    workspace: WorkspaceName
+    name: ShortText
+    host: Annotated[str, Field(max_length=200)] = ""
+    tool: Annotated[str, Field(max_length=200)] = ""
+
+
+class AgentInfo(_Model):
+    id: int
+    name: str
+    host: str
+    tool: str
+    joined_at: float
+    left_at: float | None = None
+
+
+class Registered(_Model):
+    """Answer to a registration. The token is shown once; the coordinator keeps only its hash."""
+
+    workspace: str
+    agent: AgentInfo
+    token: str
+
+
+class LeaseRequest(_Model):
+    """Ask for exclusive leases on several paths at once: all are granted or none is."""
+
+    paths: Annotated[list[RepoPath], Field(min_length=1, max_length=1000)]
+    ttl_s: Annotated[float, Field(ge=0.5, le=3600)] = 30.0
+    wait_s: Annotated[float, Field(ge=0, le=600)] = 0.0
+    work: Annotated[str | None, Field(max_length=500)] = None
+    branch: ShortText = "main"
+
+
+class Lease(_Model):
+    path: str
+    holder: AgentInfo
+    token: int
+    acquired_at: float
+    expires_at: float
+    ttl_s: float
+    work: str | None = None
+
+
+class LeaseRef(_Model):
+    """A lease named by its path and the fencing token it was granted with."""
+
+    path: RepoPath
+    token: int
+
+
+class Version(_Model):
+    """One state of a path: its content (by hash) or its deletion, and where it came from."""
+
+    id: int
+    path: str
+    branch: str
+    hash: str | None
+    deleted: bool
+    base_hash: str | None
+    size: int | None
+    mode: int | None
+    token: int
+    author: AgentInfo
+    created_at: float
+
+
+class LeaseGrant(_Model):
+    """Granted leases and the latest version of each path, to edit on top of it."""
+
+    leases: list[Lease]
+    versions: dict[str, Version | None]
+
+
+class RenewRequest(_Model):
+    ttl_s: Annotated[float | None, Field(ge=0.5, le=3600)] = None
+
+
+class RenewResult(_Model):
+    leases: list[Lease]
+
+
+class ReleaseRequest(_Model):
+    leases: Annotated[list[LeaseRef], Field(min_length=1, max_length=1000)]
+
+
+class ReleaseResult(_Model):
+    released: list[str]
+
+
+class PathStatus(_Model):
+    """Who holds a path now and who waits for it, first in line first."""
+
+    path: str
+    lease: Lease | None
+    waiters: list[AgentInfo]
+
+
+class VersionCreate(_Model):
+    """A new version of a path, written under a lease whose fencing token it carries."""
+
+    path: RepoPath
+    hash: Sha256 | None = None
+    deleted: bool = False
+    base_hash: Sha256 | None = None
+    token: int
+    branch: ShortText = "main"
+    mode: Annotated[int | None, Field(ge=0, le=0o7777)] = None
+
+    @model_validator(mode="after")
+    def _content_or_deletion(self) -> VersionCreate:
+        if self.deleted == (self.hash is not None):
+            raise ValueError("a version has either a content hash or deleted=true, not both")
+        return self
+
+
+class BlobInfo(_Model):
+    hash: str
+    size: int
+
+
+class EventType(StrEnum):
+    AGENT_JOINED = "agent.joined"
+    AGENT_LEFT = "agent.left"
+    LEASE_GRANTED = "lease.granted"
+    LEASE_RELEASED = "lease.released"
+    LEASE_EXPIRED = "lease.expired"
+    VERSION_CREATED = "version.created"
+
+
+class Event(_Model):
+    """One entry of a workspace's ordered event stream; ids only grow."""
+
+    id: int
+    type: EventType
+    at: float
+    agent_id: int | None
+    path: str | None
+    data: dict[str, Any]
+
+
+class AuditEntry(_Model):
+    id: int
+    at: float
+    agent_id: int | None
+    agent_name: str | None
+    action: str
+    path: str | None
+    detail: dict[str, Any]
