@@ -254,10 +254,14 @@ async def _event_stream(
 
 async def _unless_disconnected(request: Request, work: Any) -> Any:
     """Run ``work``; if the client hangs up first, cancel it (a waiter must leave the line)."""
-    result: list[Any] = []
+    outcome: list[Any] = []
+    failure: list[Exception] = []
 
     async def run(cancel_scope: trio.CancelScope) -> None:
-        result.append(await work)
+        try:
+            outcome.append(await work)
+        except Exception as exc:  # re-raised below, outside the nursery's exception group
+            failure.append(exc)
         cancel_scope.cancel()
 
     async def watch(cancel_scope: trio.CancelScope) -> None:
@@ -268,9 +272,11 @@ async def _unless_disconnected(request: Request, work: Any) -> Any:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run, nursery.cancel_scope)
         nursery.start_soon(watch, nursery.cancel_scope)
-    if not result:
+    if failure:
+        raise failure[0]
+    if not outcome:
         raise BadRequest("the client went away while waiting", code="client_gone")
-    return result[0]
+    return outcome[0]
 
 
 def _error_response(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any, Self, TypeVar
 
 import anyio
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import BaseModel, TypeAdapter
 
@@ -301,12 +303,42 @@ class Client:
 
     # -- events and audit -------------------------------------------------------------------
 
-    async def events(self, after: int | None = None) -> AsyncIterator[Event]:
+    @asynccontextmanager
+    async def open_events(self, after: int | None = None) -> AsyncIterator[EventStream]:
         """Follow the workspace's event stream from just after event id ``after``.
 
-        One connection: when it drops, `CoordinatorUnavailable` is raised; call again with the
-        last id seen and nothing is missed.
+        ``async with client.open_events(after=last) as events: async for event in events``.
+        One connection: when it drops, iteration raises `CoordinatorUnavailable`; open again
+        with ``events.last_id`` and nothing is missed. Leaving the block closes the stream.
         """
+        # Unbounded, so the pump never awaits outside the SSE generators: cancellation then
+        # always lands inside them and unwinds them (trio warns about abandoned generators).
+        send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
+        stream = EventStream(receive, after)
+
+        async def pump() -> None:
+            async with send:
+                try:
+                    async for event in self._event_source(after):
+                        send.send_nowait(event)
+                except LeasefsError as exc:
+                    stream.error = exc
+
+        try:
+            with receive:  # closed only once the pump has stopped, so it never sends into a void
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(pump)
+                    try:
+                        yield stream
+                    finally:
+                        tasks.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The pump never raises, so the group holds what the caller's block raised.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+
+    async def _event_source(self, after: int | None) -> AsyncIterator[Event]:
         headers = self._headers()
         if after is not None:
             headers["Last-Event-ID"] = str(after)
@@ -326,6 +358,9 @@ class Client:
             raise CoordinatorUnavailable(
                 f"event stream from {self.base_url} broke: {exc!r}", url=self.base_url
             ) from exc
+        raise CoordinatorUnavailable(
+            f"the coordinator at {self.base_url} closed the event stream", url=self.base_url
+        )
 
     async def audit(
         self,
@@ -348,6 +383,28 @@ class Client:
             if value is not None:
                 params[key] = value
         return await self._call_list(AuditEntry, "GET", "/audit", params=params)
+
+
+class EventStream:
+    """Events as they arrive; ``last_id`` is where to resume after a cut."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[Event], after: int | None) -> None:
+        self._receive = receive
+        self.last_id = after
+        self.error: LeasefsError | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            event = await self._receive.receive()
+        except anyio.EndOfStream:
+            if self.error is not None:
+                raise self.error from None
+            raise StopAsyncIteration from None
+        self.last_id = event.id
+        return event
 
 
 async def _converted(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[bytes]:

@@ -26,6 +26,7 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinato
         yield server
     finally:
         server.stop()
+        print("".join(server.output[-200:]))  # shown by pytest when a test failed
 
 
 @pytest.fixture

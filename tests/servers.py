@@ -63,6 +63,7 @@ class CoordinatorProcess:
             if match and not ready.is_set():
                 self.url = match.group(1)
                 ready.set()
+        self.process.stdout.close()
         ready.set()
 
     @property

@@ -1,0 +1,1 @@
+"""The leasefs MCP server (see the MCP bridge issue)."""
