@@ -8,24 +8,14 @@ import trio
 from leasefs import Client
 from leasefs.wire import Event, EventType
 from tests.conftest import AgentFactory
-
-
-async def take(client: Client, count: int, after: int | None = None) -> list[Event]:
-    events: list[Event] = []
-    with trio.fail_after(10):
-        async with client.open_events(after=after) as stream:
-            async for event in stream:
-                events.append(event)
-                if len(events) == count:
-                    break
-    return events
+from tests.events import take_events
 
 
 async def test_events_describe_every_change_in_order(make_agent: AgentFactory) -> None:
     alice = await make_agent("alice")
     grant = await alice.acquire(["a"])
     await alice.release(grant.leases)
-    events = await take(alice, 3)
+    events = await take_events(alice, 3)
     assert [e.type for e in events] == [
         EventType.AGENT_JOINED,
         EventType.LEASE_GRANTED,
@@ -62,14 +52,14 @@ async def test_cut_stream_resumed_from_last_id_misses_nothing(make_agent: AgentF
     for i in range(3):
         grant = await alice.acquire([f"p{i}"])
         await alice.release(grant.leases)
-    before = await take(bob, 4)  # 2 joins + first grant and release
+    before = await take_events(bob, 4)  # 2 joins + first grant and release
     last = before[-1].id
     # The stream is cut here; meanwhile the workspace moves on.
     for i in range(3, 6):
         grant = await alice.acquire([f"p{i}"])
         await alice.release(grant.leases)
-    resumed = await take(bob, 10, after=last)
-    everything = await take(bob, 14)
+    resumed = await take_events(bob, 10, after=last)
+    everything = await take_events(bob, 14)
     assert [e.id for e in before + resumed] == [e.id for e in everything]
     assert [e.path for e in resumed if e.type == EventType.LEASE_GRANTED] == [
         f"p{i}" for i in range(1, 6)
@@ -83,6 +73,6 @@ async def test_stream_needs_a_token(make_agent: AgentFactory) -> None:
     stranger = Client(alice.base_url)
     try:
         with pytest.raises(Unauthorized):
-            await take(stranger, 1)
+            await take_events(stranger, 1)
     finally:
         await stranger.aclose()
