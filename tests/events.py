@@ -9,10 +9,10 @@ from leasefs.wire import Event
 
 
 async def take_events(
-    client: Client, count: int, after: int | None = None, timeout: float = 10
+    client: Client, count: int, after: int | None = None, within_s: float = 10
 ) -> list[Event]:
     events: list[Event] = []
-    with trio.fail_after(timeout):
+    with trio.fail_after(within_s):
         async with client.open_events(after=after) as stream:
             async for event in stream:
                 events.append(event)
