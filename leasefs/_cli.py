@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import trio
 import typer
 
-from . import _settings
+from . import _embedded, _settings
+from ._exceptions import LeasefsError
 
 app = typer.Typer(
     name="leasefs",
@@ -18,6 +18,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+coordinator_app = typer.Typer(
+    help="The embedded local coordinator (used when no coordinator URL is configured).",
+    no_args_is_help=True,
+)
+app.add_typer(coordinator_app, name="coordinator")
 
 
 @app.callback()
@@ -28,38 +33,73 @@ def _root() -> None:
 @app.command()
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to listen on (loopback unless you mean it).")
+        str, typer.Option(help="Address to listen on; keep loopback unless agents are remote.")
     ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(help="Port to listen on; 0 picks a free one.")
     ] = _settings.DEFAULT_PORT,
-    data: Annotated[
-        Path, typer.Option(help="Directory for the database and blobs.")
-    ] = _settings.default_data_dir() / "coordinator",
+    data: Annotated[Path | None, typer.Option(help="Directory for the database and blobs.")] = None,
     max_blob_bytes: Annotated[
         int, typer.Option(help="Largest snapshot blob accepted, in bytes.")
     ] = _settings.DEFAULT_MAX_BLOB_BYTES,
+    state_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the coordinator in the foreground until Ctrl-C or SIGTERM."""
     from coordinator import ServeOptions
     from coordinator import serve as run_coordinator
 
+    data = data or _settings.default_data_dir() / "coordinator"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     options = ServeOptions(data_dir=data, host=host, port=port, max_blob_bytes=max_blob_bytes)
 
     def ready(url: str) -> None:
         print(f"leasefs coordinator listening on {url} (data in {data})", flush=True)
+        if state_file is not None:
+            _embedded.write_state(state_file, url)
 
     try:
         trio.run(run_coordinator, options, ready)
     except OSError as exc:
         typer.echo(f"leasefs: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if state_file is not None:
+            state_file.unlink(missing_ok=True)
+
+
+@coordinator_app.command("start")
+def coordinator_start() -> None:
+    """Start the embedded coordinator unless it runs already; print its URL."""
+    try:
+        running = _embedded.ensure_running()
+    except LeasefsError as exc:
+        typer.echo(f"leasefs: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{running.url}  (pid {running.pid}, log {running.log_path})")
+
+
+@coordinator_app.command("status")
+def coordinator_status() -> None:
+    """Say whether the embedded coordinator runs, and where."""
+    running = _embedded.read_state()
+    if running is None:
+        typer.echo("the embedded coordinator is not running")
+        raise typer.Exit(1)
+    typer.echo(f"{running.url}  (pid {running.pid}, log {running.log_path})")
+
+
+@coordinator_app.command("stop")
+def coordinator_stop() -> None:
+    """Stop the embedded coordinator (leases it granted stay recorded; they run out by TTL)."""
+    try:
+        stopped = _embedded.stop()
+    except LeasefsError as exc:
+        typer.echo(f"leasefs: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo("stopped" if stopped else "the embedded coordinator was not running")
 
 
 def main() -> None:
     app(prog_name="leasefs")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The embedded coordinator: started on demand on 127.0.0.1, reused while it runs.
+
+When no coordinator URL is configured, commands that need one call `ensure_running`. It takes
+a file lock (so two commands starting at once start one server), reuses the server named in
+the state file if it answers, and otherwise starts ``leasefs serve`` detached, with its data
+and log under the local data directory, and waits until it is listening.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ._exceptions import LeasefsError
+from ._settings import default_data_dir
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class EmbeddedCoordinator:
+    url: str
+    pid: int
+    data_dir: Path
+    log_path: Path
+
+
+class EmbeddedError(LeasefsError):
+    """The embedded coordinator could not be started or stopped; the message says why."""
+
+
+def _paths(data_dir: Path) -> tuple[Path, Path, Path]:
+    return data_dir / "embedded.json", data_dir / "embedded.lock", data_dir / "coordinator.log"
+
+
+def read_state(data_dir: Path | None = None) -> EmbeddedCoordinator | None:
+    """The embedded coordinator recorded in the state file, if it still answers."""
+    data_dir = data_dir or default_data_dir()
+    state_path, _, log_path = _paths(data_dir)
+    try:
+        state = json.loads(state_path.read_text())
+        url, pid = str(state["url"]), int(state["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _answers(url):
+        return None
+    return EmbeddedCoordinator(url=url, pid=pid, data_dir=data_dir, log_path=log_path)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/v1/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_running(data_dir: Path | None = None) -> EmbeddedCoordinator:
+    """Return the running embedded coordinator, starting it first if needed."""
+    data_dir = data_dir or default_data_dir()
+    state_path, lock_path, log_path = _paths(data_dir)
+    with _locked(lock_path):
+        if (running := read_state(data_dir)) is not None:
+            return running
+        state_path.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "leasefs", "serve",
+            "--host", "127.0.0.1", "--port", "0",
+            "--data", str(data_dir / "coordinator"),
+            "--state-file", str(state_path),
+        ]  # fmt: skip
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        with open(log_path, "ab") as log:
+            # setsid -f: a new session, and not our child, so it outlives this command.
+            subprocess.run(
+                ["setsid", "-f", *command],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if (running := read_state(data_dir)) is not None:
+                return running
+            if _failed(log_path, log_start):
+                raise EmbeddedError(
+                    f"the embedded coordinator failed to start; see {log_path}:\n"
+                    + _tail(log_path, log_start)
+                )
+            time.sleep(0.05)
+        raise EmbeddedError(
+            f"the embedded coordinator did not start in {START_TIMEOUT_S:g} s; see {log_path}"
+        )
+
+
+def _tail(log_path: Path, start: int) -> str:
+    with open(log_path, "rb") as f:
+        f.seek(start)
+        return f.read()[-2000:].decode(errors="replace")
+
+
+def _failed(log_path: Path, start: int) -> bool:
+    text = _tail(log_path, start)
+    return "Traceback" in text or "leasefs: cannot serve" in text
+
+
+def stop(data_dir: Path | None = None, timeout: float = 15.0) -> EmbeddedCoordinator | None:
+    """Stop the embedded coordinator if it runs; returns what was stopped."""
+    data_dir = data_dir or default_data_dir()
+    state_path, lock_path, _ = _paths(data_dir)
+    with _locked(lock_path):
+        running = read_state(data_dir)
+        if running is None:
+            return None
+        try:
+            os.kill(running.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return running
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(running.pid):
+            time.sleep(0.05)
+        if _alive(running.pid):
+            raise EmbeddedError(f"the embedded coordinator (pid {running.pid}) did not stop")
+        state_path.unlink(missing_ok=True)
+        return running
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return "zombie" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.lower()
+    except OSError:
+        return "zombie"
+    return ""
+
+
+def write_state(state_path: Path, url: str) -> None:
+    """Called by the server once listening: record where it is, atomically."""
+    tmp = state_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    os.replace(tmp, state_path)
+
+
+def resolve_coordinator_url(flag: str | None, repo: Path | None = None) -> str:
+    """The configured coordinator URL, or the embedded one (started if needed)."""
+    from ._settings import resolve
+
+    url = resolve("coordinator", flag, repo)
+    if url:
+        return str(url).rstrip("/")
+    return ensure_running().url
