@@ -128,7 +128,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     ) -> LeaseGrant:
         if body.wait_s <= 0:
             return await c.acquire(agent, body)
-        return await _unless_disconnected(request, c.acquire(agent, body))
+        grant: LeaseGrant = await _unless_disconnected(request, c.acquire(agent, body))
+        return grant
 
     @app.post("/v1/leases/renew", response_model=RenewResult)
     async def renew(body: RenewRequest, agent: AgentDep, c: CoordinatorDep) -> RenewResult:

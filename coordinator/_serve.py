@@ -54,7 +54,8 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = 
             nursery.start_soon(_wait_for_signal, shutdown)
             async with trio.open_nursery() as http:
                 binds = await http.start(
-                    partial(hypercorn_serve, app, config, shutdown_trigger=shutdown.wait)
+                    # hypercorn's ASGI type is narrower than Starlette's; they do fit at run time.
+                    partial(hypercorn_serve, app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
                 )
                 if on_ready is not None:
                     on_ready(binds[0])

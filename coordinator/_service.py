@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import trio
@@ -445,7 +446,7 @@ class Coordinator:
             if ahead or waiter.result is not None:
                 continue
             outcome = await self._store.run(
-                lambda tx, w=waiter: self._grant_tx(tx, w.request, set())
+                partial(self._grant_tx, request=waiter.request, claimed=set())
             )
             if isinstance(outcome, LeaseGrant):
                 waiter.result = outcome

@@ -281,7 +281,10 @@ class SqliteTx:
             " WHERE workspace_id = ? AND id > ? ORDER BY id LIMIT ?",
             (workspace_id, after_id, limit),
         )
-        return [EventRow(*row[:6], json.loads(row[6])) for row in rows]
+        return [
+            EventRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+            for row in rows
+        ]
 
     def append_audit(
         self,
@@ -317,7 +320,10 @@ class SqliteTx:
             f" WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
             params,
         )
-        return [AuditRow(*row[:6], json.loads(row[6])) for row in rows]
+        return [
+            AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+            for row in rows
+        ]
 
 
 class SqliteStore:
