@@ -24,7 +24,9 @@ from leasefs.wire import (
     AgentRegistration,
     AuditEntry,
     BlobInfo,
+    ConflictReport,
     ErrorBody,
+    EventsHead,
     Health,
     LeaseGrant,
     LeaseRequest,
@@ -212,6 +214,15 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                 raise BadRequest("Last-Event-ID must be an event id (a whole number)")
             start = int(last_event_id)
         return EventSourceResponse(_event_stream(c, agent, start or 0), ping=_SSE_PING_S)
+
+    @app.get("/v1/events/head", response_model=EventsHead)
+    async def events_head(agent: AgentDep, c: CoordinatorDep) -> EventsHead:
+        return EventsHead(last_id=await c.last_event_id(agent))
+
+    @app.post("/v1/conflicts", status_code=204)
+    async def report_conflict(body: ConflictReport, agent: AgentDep, c: CoordinatorDep) -> Response:
+        await c.report_conflict(agent, body)
+        return Response(status_code=204)
 
     @app.get("/v1/audit", response_model=list[AuditEntry])
     async def audit(

@@ -23,6 +23,7 @@ from leasefs.wire import (
     AgentRegistration,
     AuditEntry,
     BlobInfo,
+    ConflictReport,
     Event,
     EventType,
     Lease,
@@ -695,6 +696,26 @@ class Coordinator:
             )
             for r in rows
         ]
+
+    async def last_event_id(self, agent: AgentRow) -> int:
+        return await self._store.read(lambda tx: tx.last_event_id(agent.workspace_id))
+
+    async def report_conflict(self, agent: AgentRow, report: ConflictReport) -> None:
+        def record(tx: Tx) -> None:
+            data = report.model_dump(exclude={"path"})
+            now = self._clock()
+            _record(
+                tx,
+                agent.workspace_id,
+                now,
+                agent.id,
+                EventType.CONFLICT_DETECTED,
+                report.path,
+                data,
+            )
+
+        await self._store.run(record)
+        self._notify([agent.workspace_id])
 
     def event_signal(self, workspace_id: int) -> trio.Event:
         """An event that is set when the workspace's stream has grown; take it before reading."""

@@ -275,6 +275,10 @@ class SqliteTx:
         )
         return int(cur.lastrowid or 0)
 
+    def last_event_id(self, workspace_id: int) -> int:
+        row = self._one("SELECT MAX(id) FROM events WHERE workspace_id = ?", (workspace_id,))
+        return int(row[0] or 0)
+
     def events_after(self, workspace_id: int, after_id: int, limit: int) -> list[EventRow]:
         rows = self._all(
             "SELECT id, workspace_id, type, at, agent_id, path, data FROM events"

@@ -27,7 +27,9 @@ from .wire import (
     AgentRegistration,
     AuditEntry,
     BlobInfo,
+    ConflictReport,
     Event,
+    EventsHead,
     Health,
     Lease,
     LeaseGrant,
@@ -60,6 +62,15 @@ def sha256_of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def _sha256_of_fd(fd: int) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK_SIZE, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest(), offset
 
 
 class Client:
@@ -246,6 +257,23 @@ class Client:
         )
         return BlobInfo.model_validate_json(response.content)
 
+    async def upload_blob_fd(self, fd: int) -> BlobInfo:
+        """Upload what an open file holds, read with pread (the descriptor's offset untouched)."""
+        digest, size = await anyio.to_thread.run_sync(_sha256_of_fd, fd)
+        if await self.has_blob(digest):
+            return BlobInfo(hash=digest, size=size)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            offset = 0
+            while chunk := await anyio.to_thread.run_sync(os.pread, fd, CHUNK_SIZE, offset):
+                offset += len(chunk)
+                yield chunk
+
+        response = await self._request(
+            "PUT", f"/blobs/{digest}", content=chunks(), request_timeout=max(self._timeout, 600.0)
+        )
+        return BlobInfo.model_validate_json(response.content)
+
     @asynccontextmanager
     async def open_blob(self, digest: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Stream a blob: ``async with client.open_blob(h) as chunks: async for c in chunks``."""
@@ -361,6 +389,13 @@ class Client:
         raise CoordinatorUnavailable(
             f"the coordinator at {self.base_url} closed the event stream", url=self.base_url
         )
+
+    async def events_head(self) -> int:
+        """The id of the newest event in the workspace (0 if none)."""
+        return (await self._call(EventsHead, "GET", "/events/head")).last_id
+
+    async def report_conflict(self, report: ConflictReport) -> None:
+        await self._request("POST", "/conflicts", body=report)
 
     async def audit(
         self,

@@ -201,6 +201,7 @@ class EventType(StrEnum):
     LEASE_RELEASED = "lease.released"
     LEASE_EXPIRED = "lease.expired"
     VERSION_CREATED = "version.created"
+    CONFLICT_DETECTED = "conflict.detected"
 
 
 class Event(_Model):
@@ -212,6 +213,21 @@ class Event(_Model):
     agent_id: int | None
     path: str | None
     data: dict[str, Any]
+
+
+class EventsHead(_Model):
+    """The id of the newest event, to follow the stream from now on."""
+
+    last_id: int
+
+
+class ConflictReport(_Model):
+    """A mount kept its local file and saved an incoming version beside it."""
+
+    path: RepoPath
+    version_id: int
+    local_hash: Sha256 | None
+    copy_path: RepoPath | None
 
 
 class AuditEntry(_Model):
