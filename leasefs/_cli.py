@@ -9,7 +9,7 @@ from typing import Annotated
 import trio
 import typer
 
-from . import _embedded, _settings
+from . import _embedded, _mount_cli, _settings
 from ._exceptions import LeasefsError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ coordinator_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(coordinator_app, name="coordinator")
+_mount_cli.register(app)
 
 
 @app.callback()

@@ -1,0 +1,168 @@
+"""Bring other agents' versions into this mount's backing directory, losing nothing.
+
+A version is applied only where the local file still has the version's base content (or
+already has the new content). Otherwise the local file stays as it is, the incoming content
+is saved beside it as a conflict copy, and the conflict is reported to the coordinator
+(audit log and event stream) and kept for `leasefs status`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import trio
+
+from . import _backing
+from ._client import Client
+from ._exceptions import LeasefsError
+from .wire import ConflictReport, Version
+
+log = logging.getLogger("leasefs.mount")
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # the local file already has this content
+    CONFLICT = "conflict"
+    SKIPPED = "skipped"  # our own version, another branch, or a path we do not sync
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    path: str
+    copy_path: str | None
+    version_id: int
+    author: str
+    at: float
+
+
+def conflict_copy_name(path: str, author: str, version_id: int) -> str:
+    """``src/app.py`` -> ``src/app.conflict-bob-v42.py``: the extension kept for editors."""
+    head, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    safe_author = "".join(c if c.isalnum() or c in "-_" else "_" for c in author)[:40]
+    tag = f"conflict-{safe_author}-v{version_id}"
+    copy = f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
+    return f"{head}/{copy}" if head else copy
+
+
+class Applier:
+    """Applies versions of one branch to one backing directory, path by path in order."""
+
+    def __init__(
+        self,
+        client: Client,
+        root_fd: int,
+        *,
+        agent_id: int,
+        branch: str,
+        in_scope: Callable[[str], bool],
+        on_changed: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._client = client
+        self._root_fd = root_fd
+        self._agent_id = agent_id
+        self._branch = branch
+        self._in_scope = in_scope
+        self._on_changed = on_changed
+        self._locks: dict[str, trio.Lock] = {}
+        self.conflicts: list[ConflictRecord] = []
+        self.applied = 0
+
+    def lock_for(self, path: str) -> trio.Lock:
+        """Held while a path's backing file is being replaced; the lease keeper shares it."""
+        return self._locks.setdefault(path, trio.Lock())
+
+    async def apply(self, version: Version) -> Outcome:
+        if (
+            version.author.id == self._agent_id
+            or version.branch != self._branch
+            or not self._in_scope(version.path)
+        ):
+            return Outcome.SKIPPED
+        async with self.lock_for(version.path):
+            return await self._apply_locked(version)
+
+    async def apply_locked(self, version: Version) -> Outcome:
+        """`apply` for a caller that already holds `lock_for(version.path)`."""
+        return await self._apply_locked(version)
+
+    async def _apply_locked(self, version: Version) -> Outcome:
+        path = version.path
+        local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, path)
+        local_hash = local.hash if local else None
+        if local_hash == version.hash:
+            if local is not None and version.mode is not None and local.mode != version.mode:
+                await trio.to_thread.run_sync(self._chmod, path, version.mode)
+                await self._on_changed(path)
+            return Outcome.UNCHANGED
+        if local_hash != version.base_hash:
+            return await self._keep_both(version, local_hash)
+        if version.deleted:
+            await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
+        else:
+            await self._download_into(path, version)
+        self.applied += 1
+        await self._on_changed(path)
+        log.info("applied %s v%d from %s", path, version.id, version.author.name)
+        return Outcome.APPLIED
+
+    def _chmod(self, path: str, mode: int) -> None:
+        os.chmod(path, mode, dir_fd=self._root_fd, follow_symlinks=False)
+
+    async def _download_into(self, path: str, version: Version) -> None:
+        assert version.hash is not None
+        writer = await trio.to_thread.run_sync(_backing.AtomicWriter, self._root_fd, path)
+        try:
+            digest = hashlib.sha256()
+            async with self._client.open_blob(version.hash) as chunks:
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    await trio.to_thread.run_sync(writer.write, chunk)
+            if digest.hexdigest() != version.hash:
+                raise LeasefsError(f"blob {version.hash} arrived with different content")
+            await trio.to_thread.run_sync(writer.commit, version.mode)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(writer.discard)
+            raise
+
+    async def _keep_both(self, version: Version, local_hash: str | None) -> Outcome:
+        copy_path = None
+        if not version.deleted:
+            copy_path = conflict_copy_name(version.path, version.author.name, version.id)
+            await self._download_into(copy_path, version)
+            await self._on_changed(copy_path)
+        record = ConflictRecord(
+            path=version.path,
+            copy_path=copy_path,
+            version_id=version.id,
+            author=version.author.name,
+            at=time.time(),
+        )
+        self.conflicts.append(record)
+        log.warning(
+            "conflict on %s: kept the local file; %s's version %d %s",
+            version.path,
+            version.author.name,
+            version.id,
+            f"saved as {copy_path}" if copy_path else "(a deletion) not applied",
+        )
+        try:
+            await self._client.report_conflict(
+                ConflictReport(
+                    path=version.path,
+                    version_id=version.id,
+                    local_hash=local_hash,
+                    copy_path=copy_path,
+                )
+            )
+        except LeasefsError as exc:
+            log.warning("could not report the conflict on %s: %s", version.path, exc)
+        return Outcome.CONFLICT

@@ -1,0 +1,85 @@
+"""Follow the workspace's event stream and apply other agents' versions as they are made.
+
+The stream is resumed from the last event id seen after any cut, so no version is missed;
+the id is also saved to disk, so a remount catches up with what happened while unmounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import trio
+
+from ._applier import Applier
+from ._client import Client
+from ._exceptions import LeasefsError
+from .wire import EventType, Version
+
+log = logging.getLogger("leasefs.mount")
+
+_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Follower:
+    def __init__(self, client: Client, applier: Applier, cursor_file: Path | None) -> None:
+        self._client = client
+        self._applier = applier
+        self._cursor_file = cursor_file
+        self.last_id: int | None = None
+        self.connected = False
+        self.caught_up = trio.Event()
+
+    def _saved_cursor(self) -> int | None:
+        if self._cursor_file is None:
+            return None
+        try:
+            return int(self._cursor_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _save_cursor(self) -> None:
+        if self._cursor_file is None or self.last_id is None:
+            return
+        tmp = self._cursor_file.with_suffix(".tmp")
+        tmp.write_text(str(self.last_id))
+        os.replace(tmp, self._cursor_file)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow forever; ``started`` once the position in the stream is known."""
+        self.last_id = self._saved_cursor()
+        if self.last_id is None:
+            self.last_id = await self._client.events_head()
+            self._save_cursor()
+        task_status.started()
+        failures = 0
+        while True:
+            try:
+                await self._follow_once()
+            except LeasefsError as exc:
+                self.connected = False
+                delay = _RETRY_S[min(failures, len(_RETRY_S) - 1)]
+                failures += 1
+                log.warning("event stream lost (%s); resuming in %.1f s", exc, delay)
+                await trio.sleep(delay)
+            else:
+                failures = 0
+
+    async def _follow_once(self) -> None:
+        head = await self._client.events_head()
+        if self.last_id is not None and self.last_id >= head:
+            self.caught_up.set()
+        async with self._client.open_events(after=self.last_id) as events:
+            self.connected = True
+            async for event in events:
+                if event.type == EventType.VERSION_CREATED:
+                    version = Version.model_validate(event.data)
+                    try:
+                        await self._applier.apply(version)
+                    except OSError as exc:
+                        log.error("could not apply %s v%d: %s", version.path, version.id, exc)
+                self.last_id = event.id
+                if event.id >= head:
+                    self.caught_up.set()
+                await trio.to_thread.run_sync(self._save_cursor)

@@ -1,0 +1,5 @@
+import sys
+
+from ._standalone import main
+
+sys.exit(main())

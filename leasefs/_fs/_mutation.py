@@ -1,0 +1,25 @@
+"""The kinds of change a mutating request makes, as passed to `Passthrough.before_mutation`."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Mutation"]
+
+
+class Mutation(enum.StrEnum):
+    """What a request is about to do to the paths it names."""
+
+    WRITE_OPEN = "write-open"  # open for writing, without O_TRUNC
+    TRUNCATE = "truncate"  # open with O_TRUNC, or setattr of the size
+    CREATE = "create"
+    SETATTR = "setattr"  # mode, owner or times
+    UNLINK = "unlink"
+    RENAME = "rename"  # paths: (old, new); also for RENAME_EXCHANGE and RENAME_NOREPLACE
+    MKDIR = "mkdir"
+    RMDIR = "rmdir"
+    SYMLINK = "symlink"
+    LINK = "link"  # paths: (existing, new)
+    MKNOD = "mknod"
+    SETXATTR = "setxattr"
+    REMOVEXATTR = "removexattr"

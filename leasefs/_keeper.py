@@ -1,0 +1,339 @@
+"""The mount's leases: taken on the first change to a path, kept while in use, given back with
+a snapshot when idle.
+
+A lease already held costs no round trip. One renewal call keeps all of them alive (every
+TTL/3). Each renewal's *send* time plus the TTL, less a margin, is the jeopardy deadline: past
+it the keeper refuses writes, because the coordinator may already have given the path to
+someone else (fail closed, as Chubby's clients do). A path with no open writer for the idle
+grace is snapshotted (uploaded if its content changed) and released.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import trio
+
+from . import _backing
+from ._applier import Applier
+from ._client import Client
+from ._exceptions import CoordinatorUnavailable, LeasefsError, LeaseHeld, StaleToken
+from .wire import Lease, LeaseRef, VersionCreate
+
+log = logging.getLogger("leasefs.mount")
+
+
+class LeaseRefused(Exception):
+    """A change cannot proceed; ``errno`` is what the system call fails with."""
+
+    def __init__(self, message: str, *, errno: int) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class State(StrEnum):
+    HELD = "held"
+    RELEASING = "releasing"
+
+
+@dataclass
+class HeldLease:
+    path: str
+    token: int
+    base_hash: str | None  # the local content when the lease was taken; None: no file
+    acquired_at: float
+    expires_at: float
+    last_used: float = 0.0  # trio clock
+    state: State = State.HELD
+    released: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass(frozen=True)
+class KeeperOptions:
+    ttl_s: float = 30.0
+    idle_grace_s: float = 3.0
+    wait_s: float = 0.0
+    branch: str = "main"
+    work: str | None = None
+
+    @property
+    def renew_every_s(self) -> float:
+        return self.ttl_s / 3
+
+    @property
+    def margin_s(self) -> float:
+        return max(1.0, self.ttl_s / 6)
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        client: Client,
+        root_fd: int,
+        applier: Applier,
+        options: KeeperOptions,
+        open_writers: Callable[[str], int],
+    ) -> None:
+        self._client = client
+        self._root_fd = root_fd
+        self._applier = applier
+        self.options = options
+        self._open_writers = open_writers
+        self._held: dict[str, HeldLease] = {}
+        self._acquiring: dict[str, trio.Event] = {}
+        self._deadline = -math.inf  # trio clock; writes refused past it
+        self._wake_releaser = trio.Event()
+        self.reachable = True
+        self.pending_snapshots = 0
+        self._lost: set[str] = set()  # leases that ran out under an open writer
+
+    # -- what the filesystem asks ------------------------------------------------------------
+
+    def held(self) -> list[HeldLease]:
+        return sorted(self._held.values(), key=lambda h: h.path)
+
+    def in_jeopardy(self) -> bool:
+        return trio.current_time() >= self._deadline
+
+    def may_write(self, path: str) -> bool:
+        """True if ``path`` is held and the lease cannot have run out on the coordinator."""
+        lease = self._held.get(path)
+        return lease is not None and lease.state is State.HELD and not self.in_jeopardy()
+
+    def needs_confirmation(self, path: str) -> bool:
+        """A write to ``path`` must first (re)confirm its lease: in jeopardy, or lost."""
+        if path in self._lost:
+            return True
+        lease = self._held.get(path)
+        return lease is not None and not self.may_write(path)
+
+    async def ensure(self, paths: Sequence[str]) -> None:
+        """Hold leases on all ``paths``, or raise `LeaseRefused` saying why not."""
+        while True:
+            missing = [p for p in dict.fromkeys(paths) if not self._usable(p)]
+            if not missing:
+                break
+            busy = [self._busy_event(p) for p in missing]
+            if waits := [e for e in busy if e is not None]:
+                await waits[0].wait()  # someone is acquiring or releasing it: look again after
+                continue
+            await self._acquire(missing)
+        now = trio.current_time()
+        for path in paths:
+            self._held[path].last_used = now
+
+    def writer_closed(self, path: str) -> None:
+        """A write handle on ``path`` was closed: the idle grace starts now."""
+        lease = self._held.get(path)
+        if lease is not None:
+            lease.last_used = trio.current_time()
+            self._wake_releaser.set()
+
+    def _usable(self, path: str) -> bool:
+        """Held and safe to write; a lease in jeopardy is confirmed again by a new acquire."""
+        return self.may_write(path)
+
+    def _busy_event(self, path: str) -> trio.Event | None:
+        if path in self._acquiring:
+            return self._acquiring[path]
+        lease = self._held.get(path)
+        if lease is not None and lease.state is State.RELEASING:
+            return lease.released
+        return None
+
+    async def _acquire(self, paths: list[str]) -> None:
+        done = trio.Event()
+        for path in paths:
+            self._acquiring[path] = done
+        try:
+            sent_at = trio.current_time()
+            try:
+                grant = await self._client.acquire(
+                    paths,
+                    ttl_s=self.options.ttl_s,
+                    wait_s=self.options.wait_s,
+                    work=self.options.work,
+                    branch=self.options.branch,
+                )
+            except LeaseHeld as exc:
+                raise LeaseRefused(str(exc), errno=errno.EBUSY) from exc
+            except CoordinatorUnavailable as exc:
+                self.reachable = False
+                raise LeaseRefused(
+                    f"cannot reach the coordinator, so no new lease: {exc}", errno=errno.ENOLCK
+                ) from exc
+            except LeasefsError as exc:
+                raise LeaseRefused(f"lease refused: {exc}", errno=errno.EIO) from exc
+            self.reachable = True
+            self._extend_deadline(sent_at)
+            for lease in grant.leases:
+                kept = self._held.get(lease.path)
+                if kept is not None and kept.token == lease.token:
+                    kept.expires_at = lease.expires_at  # confirmed again: same lease, same base
+                    continue
+                version = grant.versions.get(lease.path)
+                async with self._applier.lock_for(lease.path):
+                    if version is not None:
+                        # A waiter continues on top of the holder's content, never beside it.
+                        await self._applier.apply_locked(version)
+                    local = await trio.to_thread.run_sync(
+                        _backing.read_state, self._root_fd, lease.path
+                    )
+                self._lost.discard(lease.path)
+                self._held[lease.path] = HeldLease(
+                    path=lease.path,
+                    token=lease.token,
+                    base_hash=local.hash if local else None,
+                    acquired_at=lease.acquired_at,
+                    expires_at=lease.expires_at,
+                    last_used=trio.current_time(),
+                )
+            self._wake_releaser.set()
+        finally:
+            for path in paths:
+                self._acquiring.pop(path, None)
+            done.set()
+
+    def _extend_deadline(self, sent_at: float) -> None:
+        self._deadline = max(self._deadline, sent_at + self.options.ttl_s - self.options.margin_s)
+
+    # -- background work --------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._renew_forever)
+            nursery.start_soon(self._release_idle_forever)
+            task_status.started()
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await trio.sleep(self.options.renew_every_s)
+            if not self._held:
+                continue
+            sent_at = trio.current_time()
+            try:
+                result = await self._client.renew()
+            except CoordinatorUnavailable as exc:
+                self.reachable = False
+                log.warning("renewal failed, coordinator unreachable: %s", exc)
+                continue
+            except LeasefsError as exc:
+                log.error("renewal refused: %s", exc)
+                continue
+            self.reachable = True
+            self._extend_deadline(sent_at)
+            self._forget_lost(result.leases)
+
+    def _forget_lost(self, renewed: list[Lease]) -> None:
+        live = {(lease.path, lease.token) for lease in renewed}
+        for path, held in list(self._held.items()):
+            if held.state is State.HELD and (path, held.token) not in live:
+                log.error("lease on %s was lost (expired on the coordinator)", path)
+                self._held.pop(path)
+                self._lost.add(path)
+                held.released.set()
+
+    async def _release_idle_forever(self) -> None:
+        while True:
+            now = trio.current_time()
+            idle = [
+                h
+                for h in self._held.values()
+                if h.state is State.HELD
+                and self._open_writers(h.path) == 0
+                and now - h.last_used >= self.options.idle_grace_s
+            ]
+            if idle:
+                await self.release([h.path for h in idle])
+                continue
+            waiting = [
+                h.last_used + self.options.idle_grace_s - now
+                for h in self._held.values()
+                if h.state is State.HELD and self._open_writers(h.path) == 0
+            ]
+            self._wake_releaser = trio.Event()
+            with trio.move_on_after(min(waiting, default=math.inf)):
+                await self._wake_releaser.wait()
+
+    async def release(self, paths: Sequence[str] | None = None) -> list[str]:
+        """Snapshot and release ``paths`` (all held ones if None) now; returns those released.
+
+        A path whose release could not reach the coordinator stays held and is tried again
+        after the idle grace; one whose lease was lost meanwhile is dropped (its file stays).
+        """
+        chosen = [
+            h for h in self.held() if h.state is State.HELD and (paths is None or h.path in paths)
+        ]
+        for lease in chosen:
+            lease.state = State.RELEASING
+        released: list[str] = []
+        for lease in chosen:
+            outcome = _Release.RETRY
+            try:
+                outcome = await self._snapshot_and_release(lease)
+            finally:
+                if outcome is _Release.RETRY:
+                    lease.state = State.HELD
+                    lease.last_used = trio.current_time()
+                elif self._held.get(lease.path) is lease:
+                    del self._held[lease.path]
+                old_event, lease.released = lease.released, trio.Event()
+                old_event.set()
+            if outcome is _Release.DONE:
+                released.append(lease.path)
+        return released
+
+    async def _snapshot_and_release(self, lease: HeldLease) -> _Release:
+        self.pending_snapshots += 1
+        try:
+            local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, lease.path)
+            local_hash = local.hash if local else None
+            if local_hash != lease.base_hash:
+                if local is not None:
+                    await self._upload(lease.path)
+                version = VersionCreate(
+                    path=lease.path,
+                    hash=local_hash,
+                    deleted=local is None,
+                    base_hash=lease.base_hash,
+                    token=lease.token,
+                    branch=self.options.branch,
+                    mode=local.mode if local else None,
+                )
+                await self._client.create_version(version)
+            await self._client.release([LeaseRef(path=lease.path, token=lease.token)])
+            return _Release.DONE
+        except StaleToken:
+            log.error(
+                "lease on %s was lost before its snapshot was recorded; the local file is kept",
+                lease.path,
+            )
+            return _Release.LOST
+        except CoordinatorUnavailable as exc:
+            self.reachable = False
+            log.warning("could not release %s yet (will retry): %s", lease.path, exc)
+            return _Release.RETRY
+        except LeasefsError as exc:
+            log.error("could not release %s (will retry): %s", lease.path, exc)
+            return _Release.RETRY
+        finally:
+            self.pending_snapshots -= 1
+
+    async def _upload(self, path: str) -> None:
+        fd = await trio.to_thread.run_sync(_backing.open_for_reading, self._root_fd, path)
+        try:
+            await self._client.upload_blob_fd(fd)
+        finally:
+            os.close(fd)
+
+
+class _Release(StrEnum):
+    DONE = "done"
+    LOST = "lost"
+    RETRY = "retry"

@@ -1,0 +1,110 @@
+"""The passthrough with leases: no change to a path in scope without holding its lease.
+
+Every mutating request names its paths to `before_mutation`; those in scope (not ``.git/``,
+not git-ignored) must be leased first, or the request fails: EBUSY when another agent holds
+a path, ENOLCK when the coordinator cannot be reached. A write through a handle whose lease
+is in jeopardy is confirmed with the coordinator first. Who holds a file is readable as the
+extended attribute ``user.leasefs.holder``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+
+import trio
+from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
+
+from ._client import Client
+from ._exceptions import LeasefsError
+from ._fs import FileHandle, InodeId, Mutation, Passthrough, fuse_handler
+from ._keeper import LeaseKeeper, LeaseRefused
+from ._scope import Scope
+from .wire import Lease
+
+log = logging.getLogger("leasefs.mount")
+
+HOLDER_XATTR = b"user.leasefs.holder"
+_HOLDER_LOOKUP_S = 5.0
+
+
+def describe_holder(lease: Lease) -> dict[str, object]:
+    return {
+        "agent": lease.holder.name,
+        "agent_id": lease.holder.id,
+        "host": lease.holder.host,
+        "tool": lease.holder.tool,
+        "since": lease.acquired_at,
+        "expires_at": lease.expires_at,
+        "work": lease.work,
+        "token": lease.token,
+    }
+
+
+class LeasingFS(Passthrough):
+    def __init__(
+        self,
+        root_fd: int,
+        *,
+        scope: Scope,
+        client: Client,
+        entry_timeout: float = 60.0,
+        attr_timeout: float = 60.0,
+    ) -> None:
+        super().__init__(root_fd, entry_timeout=entry_timeout, attr_timeout=attr_timeout)
+        self.scope = scope
+        self._client = client
+        self.keeper: LeaseKeeper | None = None  # set by the mount before serving
+        self.refusals = 0
+
+    def _leased_paths(self, paths: tuple[str, ...]) -> list[str]:
+        return [p for p in paths if p and self.scope.is_leased(p)]
+
+    async def before_mutation(self, kind: Mutation, paths: tuple[str, ...]) -> None:
+        leased = self._leased_paths(paths)
+        if not leased:
+            return
+        assert self.keeper is not None
+        try:
+            await self.keeper.ensure(leased)
+        except LeaseRefused as exc:
+            self.refusals += 1
+            log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
+            raise FUSEError(exc.errno) from exc
+
+    async def after_write_release(self, path: str, fh: FileHandle) -> None:
+        if self.keeper is not None:
+            self.keeper.writer_closed(path)
+
+    @fuse_handler
+    async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
+        assert self.keeper is not None
+        path = self.handle_path(FileHandle(fh))
+        if self.keeper.needs_confirmation(path):
+            await self.before_mutation(Mutation.WRITE_OPEN, (path,))
+        return await super().write(fh, off, buf)
+
+    async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:
+        if name != HOLDER_XATTR:
+            return await super().getxattr(inode, name, ctx)
+        path = self.path_of(InodeId(inode))
+        if not path:
+            raise FUSEError(errno.ENODATA)
+        return await self._holder_value(path)
+
+    @fuse_handler
+    async def _holder_value(self, path: str) -> bytes:
+        lease = None
+        with trio.move_on_after(_HOLDER_LOOKUP_S) as scope:
+            try:
+                [status] = await self._client.holders([path])
+            except LeasefsError as exc:
+                log.warning("holder of %s unknown: %s", path, exc)
+                raise FUSEError(errno.EIO) from exc
+            lease = status.lease
+        if scope.cancelled_caught:
+            raise FUSEError(errno.ETIMEDOUT)
+        if lease is None:
+            raise FUSEError(errno.ENODATA)
+        return json.dumps(describe_holder(lease), sort_keys=True).encode()

@@ -1,0 +1,267 @@
+"""The mount daemon: one repository, one agent, served in place until unmounted.
+
+Order matters. The agent registers and learns its place in the event stream before the
+filesystem goes up; on the way down every lease is released with its snapshot before the
+filesystem goes away, so the repository is left holding exactly the latest content.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from pydantic import BaseModel
+
+from . import _registry
+from ._applier import Applier
+from ._bypass import Bypasser, find_bypassers
+from ._client import Client
+from ._control import serve_control
+from ._exceptions import LeasefsError
+from ._follower import Follower
+from ._fs import run_mount, unmount
+from ._keeper import KeeperOptions, LeaseKeeper
+from ._leasing_fs import LeasingFS
+from ._scope import Scope
+
+log = logging.getLogger("leasefs.mount")
+
+_SHUTDOWN_RELEASE_S = 60.0
+
+
+@dataclass(frozen=True)
+class MountConfig:
+    repo: Path
+    coordinator: str
+    workspace: str
+    agent: str
+    wait_s: float = 0.0
+    ttl_s: float = 30.0
+    idle_grace_s: float = 3.0
+    branch: str = "main"
+
+
+class HeldStatus(BaseModel):
+    path: str
+    token: int
+    age_s: float
+    expires_in_s: float
+    writers: int
+    state: str
+
+
+class ConflictStatus(BaseModel):
+    path: str
+    copy_path: str | None
+    version_id: int
+    author: str
+    at: float
+
+
+class MountStatus(BaseModel):
+    repo: str
+    pid: int
+    agent: str
+    agent_id: int
+    workspace: str
+    coordinator: str
+    coordinator_reachable: bool
+    events_connected: bool
+    held: list[HeldStatus]
+    waiters: dict[str, list[str]]
+    pending_snapshots: int
+    versions_applied: int
+    refused_writes: int
+    conflicts: list[ConflictStatus]
+    bypassers: list[str]
+
+
+class MountDaemon:
+    def __init__(self, config: MountConfig) -> None:
+        self.config = config
+        self._shutdown = trio.Event()
+        self.bypassers_at_start: list[Bypasser] = []
+
+    async def serve(self, on_ready: Callable[[MountStatus], None] | None = None) -> None:
+        config = self.config
+        repo = config.repo
+        root_fd = os.open(repo, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        underlying_dev = os.fstat(root_fd).st_dev
+        self.bypassers_at_start = find_bypassers(repo, underlying_dev, exclude={os.getpid()})
+        # Resolved now: once mounted, this thread serves the mount and must never touch it.
+        record_path, socket_path, log_path = _registry.paths_for(repo)
+        cursor_path = _registry.cursor_path(repo, config.workspace)
+        try:
+            async with Client(config.coordinator) as client:
+                await client.ensure_workspace(config.workspace)
+                registered = await client.register(
+                    config.workspace, config.agent, host=socket.gethostname(), tool="leasefs-mount"
+                )
+                scope = Scope(root_fd)
+                fs = LeasingFS(root_fd, scope=scope, client=client)
+                applier = Applier(
+                    client,
+                    root_fd,
+                    agent_id=registered.agent.id,
+                    branch=config.branch,
+                    in_scope=scope.is_leased,
+                    on_changed=fs.invalidate_path,
+                )
+                keeper = LeaseKeeper(
+                    client,
+                    root_fd,
+                    applier,
+                    KeeperOptions(
+                        ttl_s=config.ttl_s,
+                        idle_grace_s=config.idle_grace_s,
+                        wait_s=config.wait_s,
+                        branch=config.branch,
+                    ),
+                    open_writers=fs.write_handles,
+                )
+                fs.keeper = keeper
+                follower = Follower(client, applier, cursor_path)
+                self._running = _Running(
+                    client, fs, applier, keeper, follower, registered.agent.id, underlying_dev
+                )
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(follower.run)
+                    await nursery.start(keeper.run)
+                    nursery.start_soon(self._watch_signals)
+                    await nursery.start(serve_control, socket_path, self._control)
+                    mounted = trio.Event()
+                    nursery.start_soon(self._serve_fs, fs, mounted)
+                    await mounted.wait()
+                    with trio.move_on_after(10):
+                        await follower.caught_up.wait()
+                    _registry.write(
+                        _registry.MountRecord(
+                            repo=str(repo),
+                            pid=os.getpid(),
+                            socket=str(socket_path),
+                            log=str(log_path),
+                            coordinator=config.coordinator,
+                            workspace=config.workspace,
+                            agent=config.agent,
+                            agent_id=registered.agent.id,
+                            token=registered.token,
+                        ),
+                        record_path,
+                    )
+                    if on_ready is not None:
+                        on_ready(await self.status())
+                    await self._shutdown.wait()
+                    await self._wind_down(client, keeper)
+                    nursery.cancel_scope.cancel()
+        finally:
+            record_path.unlink(missing_ok=True)
+            os.close(root_fd)
+
+    async def _serve_fs(self, fs: LeasingFS, mounted: trio.Event) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_mount, fs, str(self.config.repo))
+            mounted.set()
+        # The filesystem was unmounted from outside (fusermount3 -u): stop everything.
+        self._shutdown.set()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                log.info("signal received: releasing leases and unmounting")
+                self._shutdown.set()
+
+    async def _wind_down(self, client: Client, keeper: LeaseKeeper) -> None:
+        with trio.move_on_after(_SHUTDOWN_RELEASE_S):
+            await keeper.release()
+        left = keeper.held()
+        if left:
+            log.error("unmounting with %d lease(s) not released: %s", len(left), left)
+        await trio.to_thread.run_sync(self._unmount)
+        try:
+            with trio.move_on_after(10):
+                await client.leave()
+        except LeasefsError as exc:
+            log.warning("could not leave the workspace cleanly: %s", exc)
+
+    def _unmount(self) -> None:
+        try:
+            unmount(self.config.repo, lazy=True)
+        except OSError as exc:
+            log.warning("%s", exc)
+
+    async def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "status":
+            return {"ok": True, "status": (await self.status()).model_dump()}
+        if op == "release":
+            released = await self._running.keeper.release(request.get("paths") or None)
+            return {"ok": True, "released": released}
+        if op == "umount":
+            self._shutdown.set()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown request {op!r}"}
+
+    async def status(self) -> MountStatus:
+        parts = self._running
+        now = time.time()
+        held = parts.keeper.held()
+        waiters: dict[str, list[str]] = {}
+        if held:
+            with trio.move_on_after(5):
+                try:
+                    for status in await parts.client.holders([h.path for h in held]):
+                        if status.waiters:
+                            waiters[status.path] = [w.name for w in status.waiters]
+                except LeasefsError as exc:
+                    log.info("waiters unknown: %s", exc)
+        bypassers = await trio.to_thread.run_sync(
+            find_bypassers, self.config.repo, parts.underlying_dev, {os.getpid()}
+        )
+        return MountStatus(
+            repo=str(self.config.repo),
+            pid=os.getpid(),
+            agent=self.config.agent,
+            agent_id=parts.agent_id,
+            workspace=self.config.workspace,
+            coordinator=self.config.coordinator,
+            coordinator_reachable=parts.keeper.reachable,
+            events_connected=parts.follower.connected,
+            held=[
+                HeldStatus(
+                    path=h.path,
+                    token=h.token,
+                    age_s=now - h.acquired_at,
+                    expires_in_s=max(0.0, h.expires_at - now),
+                    writers=parts.fs.write_handles(h.path),
+                    state=h.state.value,
+                )
+                for h in held
+            ],
+            waiters=waiters,
+            pending_snapshots=parts.keeper.pending_snapshots,
+            versions_applied=parts.applier.applied,
+            refused_writes=parts.fs.refusals,
+            conflicts=[ConflictStatus(**vars(c)) for c in parts.applier.conflicts],
+            bypassers=[str(b) for b in bypassers],
+        )
+
+
+@dataclass(frozen=True)
+class _Running:
+    """The parts of a serving mount, for status and control requests."""
+
+    client: Client
+    fs: LeasingFS
+    applier: Applier
+    keeper: LeaseKeeper
+    follower: Follower
+    agent_id: int
+    underlying_dev: int

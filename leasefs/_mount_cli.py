@@ -1,0 +1,335 @@
+"""The mount commands of the command line: mount, umount, status, who, release."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import trio
+import typer
+
+from . import _registry
+from ._bypass import find_bypassers
+from ._client import Client
+from ._control import ControlError, call
+from ._embedded import resolve_coordinator_url
+from ._exceptions import LeasefsError
+from ._fs import is_mounted, unmount
+from ._identity import default_agent_name, default_workspace
+from ._mount import MountConfig, MountDaemon, MountStatus
+from ._settings import resolve
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 120.0
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"leasefs: error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _repo_dir(repo: Path) -> Path:
+    path = Path(os.path.realpath(repo))
+    if not path.is_dir():
+        raise fail(f"{repo} is not a directory")
+    return path
+
+
+def mount(
+    repo: Annotated[Path, typer.Argument(help="The repository directory to mount over, in place.")],
+    coordinator: Annotated[
+        str | None, typer.Option(help="Coordinator URL (default: the embedded local one).")
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="This agent's name (default user@host).")
+    ] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace name (default: from the origin remote).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds a write waits for a held file before EBUSY; 0: at once.")
+    ] = 0.0,
+    ttl: Annotated[float, typer.Option(help="Lease TTL in seconds (renewed every TTL/3).")] = 30.0,
+    idle_grace: Annotated[
+        float, typer.Option(help="Seconds a lease is kept after the last write handle closes.")
+    ] = 3.0,
+    foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
+) -> None:
+    """Mount REPO in place: from now on every change in it takes the file's lease first."""
+    repo = _repo_dir(repo)
+    record = _registry.read(repo)
+    if is_mounted(repo) or (record is not None and _registry.process_alive(record.pid)):
+        raise fail(f"{repo} is already mounted (see 'leasefs status {repo}')")
+    try:
+        url = resolve_coordinator_url(coordinator or None, repo)
+    except LeasefsError as exc:
+        raise fail(str(exc)) from exc
+    config = MountConfig(
+        repo=repo,
+        coordinator=url,
+        workspace=workspace or resolve("workspace", None, repo) or default_workspace(repo),
+        agent=agent or resolve("agent", None, repo) or default_agent_name(),
+        wait_s=wait,
+        ttl_s=ttl,
+        idle_grace_s=idle_grace,
+    )
+    _warn_bypassers(repo)
+    if foreground:
+        _serve_foreground(config)
+    else:
+        _serve_detached(config)
+
+
+def _warn_bypassers(repo: Path) -> None:
+    found = find_bypassers(repo, os.stat(repo).st_dev, exclude={os.getpid(), os.getppid()})
+    if found:
+        typer.echo(
+            "leasefs: warning: these processes use the repository from before the mount and "
+            "will keep seeing the real files underneath, bypassing leases (restart them, or "
+            "cd out and back in):",
+            err=True,
+        )
+        for bypasser in found:
+            typer.echo(f"  {bypasser}", err=True)
+
+
+def _serve_foreground(config: MountConfig) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+    def ready(status: MountStatus) -> None:
+        print(
+            f"leasefs: mounted {status.repo} as {status.agent} in workspace {status.workspace} "
+            f"(coordinator {status.coordinator})",
+            flush=True,
+        )
+
+    try:
+        trio.run(MountDaemon(config).serve, ready)
+    except LeasefsError as exc:
+        raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_detached(config: MountConfig) -> None:
+    _, _, log_path = _registry.paths_for(config.repo)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "leasefs", "mount", str(config.repo), "--foreground",
+        "--coordinator", config.coordinator, "--workspace", config.workspace,
+        "--agent", config.agent, "--wait", str(config.wait_s), "--ttl", str(config.ttl_s),
+        "--idle-grace", str(config.idle_grace_s),
+    ]  # fmt: skip
+    start = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log:
+        subprocess.run(
+            ["setsid", "-f", *command],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True,
+            cwd="/",
+        )  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        record = _registry.read(config.repo)
+        if record is not None and is_mounted(config.repo):
+            typer.echo(
+                f"mounted {config.repo} as {record.agent} in workspace {record.workspace}\n"
+                f"  coordinator {record.coordinator}\n  log {log_path}"
+            )
+            return
+        text = _log_since(log_path, start)
+        if "Traceback" in text or "leasefs: error:" in text:
+            raise fail(f"the mount failed to start; from {log_path}:\n{text[-3000:]}")
+        time.sleep(0.05)
+    raise fail(f"the mount did not come up within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def _log_since(path: Path, start: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def umount(repo: Annotated[Path, typer.Argument(help="The mounted repository.")]) -> None:
+    """Release every lease (with its snapshot), unmount, leave REPO with the latest content."""
+    repo = _repo_dir(repo)
+    record = _registry.read(repo)
+    if record is not None and _registry.process_alive(record.pid):
+        try:
+            call(Path(record.socket), {"op": "umount"})
+        except ControlError as exc:
+            raise fail(str(exc)) from exc
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _registry.process_alive(record.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _registry.process_alive(record.pid):
+            raise fail(f"the mount daemon (pid {record.pid}) did not stop; see {record.log}")
+    elif not is_mounted(repo) and record is None:
+        raise fail(f"{repo} is not mounted")
+    if is_mounted(repo):
+        # The daemon is gone (killed?) and left its mount behind: take it away.
+        try:
+            unmount(repo, lazy=True)
+        except OSError as exc:
+            raise fail(str(exc)) from exc
+        typer.echo(f"unmounted {repo} (its mount daemon had died; its leases run out by TTL)")
+    else:
+        typer.echo(f"unmounted {repo}")
+    _registry.remove(repo)
+
+
+def _records_for(repo: Path | None) -> list[_registry.MountRecord]:
+    if repo is not None:
+        record = _registry.read(_repo_dir(repo))
+        if record is None:
+            raise fail(f"{repo} is not mounted")
+        return [record]
+    return _registry.all_records()
+
+
+def _status_of(record: _registry.MountRecord) -> dict[str, Any]:
+    if not _registry.process_alive(record.pid):
+        return {"repo": record.repo, "dead": True}
+    try:
+        status: dict[str, Any] = call(Path(record.socket), {"op": "status"}, timeout=30)["status"]
+    except ControlError as exc:
+        return {"repo": record.repo, "error": str(exc)}
+    return status
+
+
+def status(
+    repo: Annotated[
+        Path | None, typer.Argument(help="A mounted repository (default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Mounts, held leases with age and TTL, waiters, snapshots pending, conflicts."""
+    statuses = [_status_of(r) for r in _records_for(repo)]
+    if as_json:
+        typer.echo(json.dumps(statuses, indent=2))
+        return
+    if not statuses:
+        typer.echo("no leasefs mounts")
+        return
+    for item in statuses:
+        typer.echo(_format_status(item))
+
+
+def _format_status(item: dict[str, Any]) -> str:
+    if item.get("dead"):
+        return f"{item['repo']}: the mount daemon died; run 'leasefs umount {item['repo']}'"
+    if "error" in item:
+        return f"{item['repo']}: {item['error']}"
+    lines = [
+        f"{item['repo']}  agent {item['agent']} (id {item['agent_id']}), workspace {item['workspace']}",
+        f"  coordinator {item['coordinator']}: "
+        + ("reachable" if item["coordinator_reachable"] else "UNREACHABLE (writes in scope fail)")
+        + ("; events live" if item["events_connected"] else "; events reconnecting"),
+    ]
+    if item["held"]:
+        lines.append("  leases held:")
+        for h in item["held"]:
+            waiting = item["waiters"].get(h["path"], [])
+            lines.append(
+                f"    {h['path']}  held {h['age_s']:.0f}s, expires in {h['expires_in_s']:.0f}s, "
+                f"{h['writers']} writer(s), token {h['token']}"
+                + (f", waiting: {', '.join(waiting)}" if waiting else "")
+                + ("" if h["state"] == "held" else f" [{h['state']}]")
+            )
+    else:
+        lines.append("  no leases held")
+    lines.append(
+        f"  snapshots pending: {item['pending_snapshots']}; versions applied: "
+        f"{item['versions_applied']}; writes refused: {item['refused_writes']}"
+    )
+    for c in item["conflicts"]:
+        lines.append(
+            f"  CONFLICT {c['path']}: kept local; {c['author']}'s version {c['version_id']} "
+            + (f"saved as {c['copy_path']}" if c["copy_path"] else "(a deletion) not applied")
+        )
+    for b in item["bypassers"]:
+        lines.append(f"  BYPASSING: {b} sees the real files underneath")
+    return "\n".join(lines)
+
+
+def _locate(path: Path) -> tuple[_registry.MountRecord, str]:
+    """The mount that contains ``path`` and the path relative to its repository."""
+    real = os.path.realpath(path)
+    best: _registry.MountRecord | None = None
+    for record in _registry.all_records():
+        if (real == record.repo or real.startswith(record.repo + "/")) and (
+            best is None or len(record.repo) > len(best.repo)
+        ):
+            best = record
+    if best is None:
+        raise fail(f"{path} is not inside a leasefs mount")
+    return best, os.path.relpath(real, best.repo)
+
+
+def who(path: Annotated[Path, typer.Argument(help="A file inside a mounted repository.")]) -> None:
+    """Who holds PATH, since when, for what work, and who waits for it."""
+    record, relative = _locate(path)
+
+    async def ask() -> None:
+        async with Client(record.coordinator, record.token) as client:
+            [state] = await client.holders([relative])
+        if state.lease is None:
+            typer.echo(f"{relative}: free")
+        else:
+            lease = state.lease
+            since = datetime.fromtimestamp(lease.acquired_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            holder = lease.holder
+            typer.echo(
+                f"{relative}: held by {holder.name}@{holder.host or '?'} ({holder.tool or 'agent'},"
+                f" id {holder.id}) since {since}" + (f", work: {lease.work}" if lease.work else "")
+            )
+        if state.waiters:
+            typer.echo("  waiting: " + ", ".join(w.name for w in state.waiters))
+
+    try:
+        trio.run(ask)
+    except LeasefsError as exc:
+        raise fail(str(exc)) from exc
+
+
+def release(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files to release (default: all of this mount's).")
+    ] = None,
+) -> None:
+    """Give leases back now, with their snapshots, instead of after the idle grace."""
+    targets = paths or [Path.cwd()]
+    by_mount: dict[str, tuple[_registry.MountRecord, list[str]]] = {}
+    for target in targets:
+        record, relative = _locate(target)
+        entry = by_mount.setdefault(record.repo, (record, []))
+        if relative != "." and paths:
+            entry[1].append(relative)
+    for record, relatives in by_mount.values():
+        try:
+            answer = call(Path(record.socket), {"op": "release", "paths": relatives})
+        except ControlError as exc:
+            raise fail(str(exc)) from exc
+        released = answer["released"]
+        typer.echo(
+            f"released {len(released)} lease(s) in {record.repo}"
+            + (": " + ", ".join(released) if released else "")
+        )
+
+
+def register(app: typer.Typer) -> None:
+    for command in (mount, umount, status, who, release):
+        app.command()(command)
