@@ -8,6 +8,7 @@ is saved beside it as a conflict copy, and the conflict is reported to the coord
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import trio
 
@@ -24,6 +26,11 @@ from ._exceptions import LeasefsError
 from .wire import ConflictReport, Version
 
 log = logging.getLogger("leasefs.mount")
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class Outcome(StrEnum):
@@ -53,7 +60,14 @@ def conflict_copy_name(path: str, author: str, version_id: int) -> str:
 
 
 class Applier:
-    """Applies versions of one branch to one backing directory, path by path in order."""
+    """Applies versions of one branch to one repository, path by path in order.
+
+    Versions arriving on the event stream are moved into place *through the mount*
+    (``mount_root``): the kernel then updates its caches itself and inotify watchers (editors)
+    see the change as they would a local save. The mount lets its own process through
+    without a lease. A version handed over with a lease a request is waiting for is instead
+    written into the backing file in place, so the waiting request's file keeps its identity.
+    """
 
     def __init__(
         self,
@@ -64,6 +78,7 @@ class Applier:
         branch: str,
         in_scope: Callable[[str], bool],
         on_changed: Callable[[str], Awaitable[None]],
+        mount_root: Path | None = None,
     ) -> None:
         self._client = client
         self._root_fd = root_fd
@@ -71,29 +86,36 @@ class Applier:
         self._branch = branch
         self._in_scope = in_scope
         self._on_changed = on_changed
+        self.mount_root = mount_root
         self._locks: dict[str, trio.Lock] = {}
         self.conflicts: list[ConflictRecord] = []
         self.applied = 0
 
     def lock_for(self, path: str) -> trio.Lock:
-        """Held while a path's backing file is being replaced; the lease keeper shares it."""
+        """Held while a path's file is being replaced; the lease keeper shares it."""
         return self._locks.setdefault(path, trio.Lock())
 
+    def _wanted(self, version: Version) -> bool:
+        return (
+            version.author.id != self._agent_id
+            and version.branch == self._branch
+            and self._in_scope(version.path)
+        )
+
     async def apply(self, version: Version) -> Outcome:
-        if (
-            version.author.id == self._agent_id
-            or version.branch != self._branch
-            or not self._in_scope(version.path)
-        ):
+        """Apply a version from the event stream."""
+        if not self._wanted(version):
             return Outcome.SKIPPED
         async with self.lock_for(version.path):
-            return await self._apply_locked(version)
+            return await self._apply_locked(version, in_place=False)
 
-    async def apply_locked(self, version: Version) -> Outcome:
-        """`apply` for a caller that already holds `lock_for(version.path)`."""
-        return await self._apply_locked(version)
+    async def apply_for_waiter(self, version: Version) -> Outcome:
+        """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`."""
+        if not self._wanted(version):
+            return Outcome.SKIPPED
+        return await self._apply_locked(version, in_place=True)
 
-    async def _apply_locked(self, version: Version) -> Outcome:
+    async def _apply_locked(self, version: Version, *, in_place: bool) -> Outcome:
         path = version.path
         local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, path)
         local_hash = local.hash if local else None
@@ -105,20 +127,54 @@ class Applier:
         if local_hash != version.base_hash:
             return await self._keep_both(version, local_hash)
         if version.deleted:
-            await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
+            await self._delete(path, in_place=in_place)
         else:
-            await self._download_into(path, version)
+            await self._write(path, version, in_place=in_place, existed=local is not None)
         self.applied += 1
-        await self._on_changed(path)
         log.info("applied %s v%d from %s", path, version.id, version.author.name)
         return Outcome.APPLIED
 
     def _chmod(self, path: str, mode: int) -> None:
         os.chmod(path, mode, dir_fd=self._root_fd, follow_symlinks=False)
 
-    async def _download_into(self, path: str, version: Version) -> None:
+    async def _delete(self, path: str, *, in_place: bool) -> None:
+        if self.mount_root is not None and not in_place:
+            await trio.to_thread.run_sync(_unlink_quietly, self.mount_root / path)
+            return
+        await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
+        await self._on_changed(path)
+
+    async def _write(self, path: str, version: Version, *, in_place: bool, existed: bool) -> None:
+        through_mount = self.mount_root is not None and not in_place
+        if through_mount:
+            assert self.mount_root is not None
+            parent = (self.mount_root / path).parent
+            await trio.to_thread.run_sync(lambda: parent.mkdir(parents=True, exist_ok=True))
+        writer = await self._download(path, version, make_dirs=not through_mount)
+        try:
+            if through_mount:
+                assert self.mount_root is not None
+                await trio.to_thread.run_sync(writer._close)
+                await trio.to_thread.run_sync(
+                    os.rename, self.mount_root / writer.temp, self.mount_root / path
+                )
+            elif in_place:
+                await trio.to_thread.run_sync(writer.copy_in_place)
+                if existed:  # a new name must wait for the waiting request's own reply
+                    await self._on_changed(path)
+            else:
+                await trio.to_thread.run_sync(writer.rename_into_place)
+                await self._on_changed(path)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(writer.discard)
+
+    async def _download(
+        self, path: str, version: Version, *, make_dirs: bool
+    ) -> _backing.TempWriter:
+        """The version's content in a sealed temporary file beside ``path``, hash checked."""
         assert version.hash is not None
-        writer = await trio.to_thread.run_sync(_backing.AtomicWriter, self._root_fd, path)
+        writer = await trio.to_thread.run_sync(_backing.TempWriter, self._root_fd, path, make_dirs)
         try:
             digest = hashlib.sha256()
             async with self._client.open_blob(version.hash) as chunks:
@@ -127,18 +183,18 @@ class Applier:
                     await trio.to_thread.run_sync(writer.write, chunk)
             if digest.hexdigest() != version.hash:
                 raise LeasefsError(f"blob {version.hash} arrived with different content")
-            await trio.to_thread.run_sync(writer.commit, version.mode)
+            await trio.to_thread.run_sync(writer.seal, version.mode)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(writer.discard)
             raise
+        return writer
 
     async def _keep_both(self, version: Version, local_hash: str | None) -> Outcome:
         copy_path = None
         if not version.deleted:
             copy_path = conflict_copy_name(version.path, version.author.name, version.id)
-            await self._download_into(copy_path, version)
-            await self._on_changed(copy_path)
+            await self._write(copy_path, version, in_place=False, existed=False)
         record = ConflictRecord(
             path=version.path,
             copy_path=copy_path,

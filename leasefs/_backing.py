@@ -67,20 +67,22 @@ def temp_name_beside(path: str) -> str:
     return f"{head}/{temp}" if head else temp
 
 
-class AtomicWriter:
-    """A new version of ``path`` written beside it, then renamed over it in one step.
+class TempWriter:
+    """New content written to a temporary file beside ``path``, to be moved into place.
 
-    Readers see the old file or the new one, never half of either. Blocking: use from a
-    worker thread, chunk by chunk.
+    Blocking: use from a worker thread, chunk by chunk; then `seal`, then either
+    `rename_into_place` (readers see the old file or the new one, never half), `copy_in_place`
+    (the file keeps its identity, for a path a request is waiting on), or `discard`.
     """
 
-    def __init__(self, root_fd: int, path: str) -> None:
+    def __init__(self, root_fd: int, path: str, make_dirs: bool = True) -> None:
         self.root_fd = root_fd
         self.path = path
-        make_parents(root_fd, path)
+        if make_dirs:
+            make_parents(root_fd, path)
         self.temp = temp_name_beside(path)
         self.fd = os.open(
-            self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=root_fd
+            self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=root_fd
         )
 
     def write(self, chunk: bytes) -> None:
@@ -88,19 +90,41 @@ class AtomicWriter:
         while view:
             view = view[os.write(self.fd, view) :]
 
-    def commit(self, mode: int | None) -> None:
-        try:
-            os.fchmod(self.fd, mode if mode is not None else _default_mode(self.root_fd, self.path))
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
-            self.fd = -1
+    def seal(self, mode: int | None) -> None:
+        self.mode = mode if mode is not None else _default_mode(self.root_fd, self.path)
+        os.fchmod(self.fd, self.mode)
+        os.fsync(self.fd)
+
+    def rename_into_place(self) -> None:
+        self._close()
         os.rename(self.temp, self.path, src_dir_fd=self.root_fd, dst_dir_fd=self.root_fd)
 
-    def discard(self) -> None:
+    def copy_in_place(self) -> None:
+        size = os.fstat(self.fd).st_size
+        target = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self.mode,
+            dir_fd=self.root_fd,
+        )  # fmt: skip
+        try:
+            offset = 0
+            while offset < size:
+                copied = os.copy_file_range(self.fd, target, size - offset, offset, offset)
+                if copied == 0:
+                    break
+                offset += copied
+            os.fchmod(target, self.mode)
+            os.fsync(target)
+        finally:
+            os.close(target)
+        self.discard()
+
+    def _close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def discard(self) -> None:
+        self._close()
         with contextlib.suppress(OSError):
             os.unlink(self.temp, dir_fd=self.root_fd)
 

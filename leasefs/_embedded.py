@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from ._exceptions import LeasefsError
+from ._registry import process_alive
 from ._settings import default_data_dir
 
 START_TIMEOUT_S = 30.0
@@ -136,30 +137,12 @@ def stop(data_dir: Path | None = None, timeout: float = 15.0) -> EmbeddedCoordin
         except ProcessLookupError:
             return running
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(running.pid):
+        while time.monotonic() < deadline and process_alive(running.pid):
             time.sleep(0.05)
-        if _alive(running.pid):
+        if process_alive(running.pid):
             raise EmbeddedError(f"the embedded coordinator (pid {running.pid}) did not stop")
         state_path.unlink(missing_ok=True)
         return running
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return "zombie" not in _proc_state(pid)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.lower()
-    except OSError:
-        return "zombie"
-    return ""
 
 
 def write_state(state_path: Path, url: str) -> None:

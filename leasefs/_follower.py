@@ -42,7 +42,8 @@ class Follower:
     def _save_cursor(self) -> None:
         if self._cursor_file is None or self.last_id is None:
             return
-        tmp = self._cursor_file.with_suffix(".tmp")
+        self._cursor_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._cursor_file.with_name(self._cursor_file.name + ".tmp")
         tmp.write_text(str(self.last_id))
         os.replace(tmp, self._cursor_file)
 

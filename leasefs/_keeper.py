@@ -181,7 +181,7 @@ class LeaseKeeper:
                 async with self._applier.lock_for(lease.path):
                     if version is not None:
                         # A waiter continues on top of the holder's content, never beside it.
-                        await self._applier.apply_locked(version)
+                        await self._applier.apply_for_waiter(version)
                     local = await trio.to_thread.run_sync(
                         _backing.read_state, self._root_fd, lease.path
                     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 
 import trio
 from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
@@ -57,11 +58,26 @@ class LeasingFS(Passthrough):
         self._client = client
         self.keeper: LeaseKeeper | None = None  # set by the mount before serving
         self.refusals = 0
+        self._pid = os.getpid()
+        self._own_threads: set[int] = set()
 
     def _leased_paths(self, paths: tuple[str, ...]) -> list[str]:
         return [p for p in paths if p and self.scope.is_leased(p)]
 
-    async def before_mutation(self, kind: Mutation, paths: tuple[str, ...]) -> None:
+    def _is_own(self, ctx: RequestContext) -> bool:
+        """A request from this very process (the applier moving versions in): no lease."""
+        if ctx.pid in self._own_threads:
+            return True
+        if os.path.exists(f"/proc/{self._pid}/task/{ctx.pid}"):
+            self._own_threads.add(ctx.pid)
+            return True
+        return False
+
+    async def before_mutation(
+        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext
+    ) -> None:
+        if self._is_own(ctx):
+            return
         leased = self._leased_paths(paths)
         if not leased:
             return
@@ -73,6 +89,15 @@ class LeasingFS(Passthrough):
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
             raise FUSEError(exc.errno) from exc
 
+    async def _confirm(self, path: str) -> None:
+        assert self.keeper is not None
+        try:
+            await self.keeper.ensure([path])
+        except LeaseRefused as exc:
+            self.refusals += 1
+            log.info("refused a write to %s: %s", path, exc)
+            raise FUSEError(exc.errno) from exc
+
     async def after_write_release(self, path: str, fh: FileHandle) -> None:
         if self.keeper is not None:
             self.keeper.writer_closed(path)
@@ -82,7 +107,7 @@ class LeasingFS(Passthrough):
         assert self.keeper is not None
         path = self.handle_path(FileHandle(fh))
         if self.keeper.needs_confirmation(path):
-            await self.before_mutation(Mutation.WRITE_OPEN, (path,))
+            await self._confirm(path)
         return await super().write(fh, off, buf)
 
     async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:

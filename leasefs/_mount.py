@@ -114,6 +114,7 @@ class MountDaemon:
                     branch=config.branch,
                     in_scope=scope.is_leased,
                     on_changed=fs.invalidate_path,
+                    mount_root=repo,
                 )
                 keeper = LeaseKeeper(
                     client,

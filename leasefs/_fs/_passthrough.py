@@ -89,8 +89,12 @@ class Passthrough(pyfuse3.Operations):
 
     # -- hooks for the lease layer ---------------------------------------------------------
 
-    async def before_mutation(self, kind: Mutation, paths: tuple[str, ...]) -> None:
+    async def before_mutation(
+        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext
+    ) -> None:
         """Called before any request changes `paths` (repository-relative; '' is the root).
+
+        `ctx` says who asks (``ctx.pid`` is the calling thread's id).
 
         May wait (with a deadline: a FUSE request cannot be interrupted) and may refuse by
         raising `FUSEError` (EBUSY). Called again with the new paths if a rename elsewhere
@@ -189,12 +193,12 @@ class Passthrough(pyfuse3.Operations):
         return os.fstat(fd)
 
     async def _admit(
-        self, kind: Mutation, resolve: Callable[[], tuple[str, ...]]
+        self, ctx: RequestContext, kind: Mutation, resolve: Callable[[], tuple[str, ...]]
     ) -> tuple[str, ...]:
         """Pass the `before_mutation` hook; return the paths as they are once it has."""
         paths = resolve()
         for _ in range(_ADMIT_ATTEMPTS):
-            await self.before_mutation(kind, paths)
+            await self.before_mutation(kind, paths, ctx)
             now = resolve()
             if now == paths:
                 return paths
@@ -329,7 +333,7 @@ class Passthrough(pyfuse3.Operations):
         path = self._inodes.path_of(ino)
         if any(changes) and path is not None:
             kind = Mutation.TRUNCATE if fields.update_size else Mutation.SETATTR
-            (path,) = await self._admit(kind, lambda: (self.path_of(ino),))
+            (path,) = await self._admit(ctx, kind, lambda: (self.path_of(ino),))
         if fd is None and path is None:
             fd = self._handles.fd_for(ino)
             if fd is None:
@@ -386,7 +390,7 @@ class Passthrough(pyfuse3.Operations):
         rdev: int,
         ctx: RequestContext,
     ) -> EntryAttributes:
-        (path,) = await self._admit(Mutation.MKNOD, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(ctx, Mutation.MKNOD, lambda: (self._child(parent_inode, name),))
         os.mknod(path, mode, rdev, dir_fd=self._root)
         st = self._settle_new(path, self._lstat(path), mode, ctx)
         return self._remember(path, st)
@@ -395,7 +399,7 @@ class Passthrough(pyfuse3.Operations):
     async def mkdir(
         self, parent_inode: InodeT, name: FileNameT, mode: ModeT, ctx: RequestContext
     ) -> EntryAttributes:
-        (path,) = await self._admit(Mutation.MKDIR, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(ctx, Mutation.MKDIR, lambda: (self._child(parent_inode, name),))
         os.mkdir(path, stat.S_IMODE(mode), dir_fd=self._root)
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, dir_fd=self._root)
@@ -407,13 +411,15 @@ class Passthrough(pyfuse3.Operations):
 
     @fuse_handler
     async def unlink(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
-        (path,) = await self._admit(Mutation.UNLINK, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(
+            ctx, Mutation.UNLINK, lambda: (self._child(parent_inode, name),)
+        )
         os.unlink(path, dir_fd=self._root)
         self._inodes.unlinked(path)
 
     @fuse_handler
     async def rmdir(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
-        (path,) = await self._admit(Mutation.RMDIR, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(ctx, Mutation.RMDIR, lambda: (self._child(parent_inode, name),))
         os.rmdir(path, dir_fd=self._root)
         self._inodes.unlinked(path)
 
@@ -425,7 +431,9 @@ class Passthrough(pyfuse3.Operations):
         target: FileNameT,
         ctx: RequestContext,
     ) -> EntryAttributes:
-        (path,) = await self._admit(Mutation.SYMLINK, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(
+            ctx, Mutation.SYMLINK, lambda: (self._child(parent_inode, name),)
+        )
         os.symlink(os.fsdecode(target), path, dir_fd=self._root)
         st = self._settle_new(path, self._lstat(path), 0o777, ctx)
         return self._remember(path, st)
@@ -443,6 +451,7 @@ class Passthrough(pyfuse3.Operations):
         if flags & ~_RENAME_FLAGS:
             raise FUSEError(errno.EINVAL)
         old, new = await self._admit(
+            ctx,
             Mutation.RENAME,
             lambda: (
                 self._child(parent_inode_old, name_old),
@@ -468,6 +477,7 @@ class Passthrough(pyfuse3.Operations):
     ) -> EntryAttributes:
         ino = InodeId(inode)
         existing, new = await self._admit(
+            ctx,
             Mutation.LINK,
             lambda: (self.path_of(ino), self._child(new_parent_inode, new_name)),
         )
@@ -489,7 +499,7 @@ class Passthrough(pyfuse3.Operations):
         writable = truncate or (flags & os.O_ACCMODE) != os.O_RDONLY
         if writable:
             kind = Mutation.TRUNCATE if truncate else Mutation.WRITE_OPEN
-            (path,) = await self._admit(kind, lambda: (self.path_of(ino),))
+            (path,) = await self._admit(ctx, kind, lambda: (self.path_of(ino),))
         else:
             path = self.path_of(ino)
         fd = os.open(_rel(path), _backing_flags(flags), dir_fd=self._root)
@@ -508,7 +518,9 @@ class Passthrough(pyfuse3.Operations):
         flags: FlagT,
         ctx: RequestContext,
     ) -> tuple[FileInfo, EntryAttributes]:
-        (path,) = await self._admit(Mutation.CREATE, lambda: (self._child(parent_inode, name),))
+        (path,) = await self._admit(
+            ctx, Mutation.CREATE, lambda: (self._child(parent_inode, name),)
+        )
         base = _backing_flags(flags) | os.O_CREAT
         try:
             fd = os.open(path, base | os.O_EXCL, stat.S_IMODE(mode), dir_fd=self._root)
@@ -635,7 +647,7 @@ class Passthrough(pyfuse3.Operations):
         self, inode: InodeT, name: XAttrNameT, value: bytes, ctx: RequestContext
     ) -> None:
         ino = InodeId(inode)
-        await self._admit(Mutation.SETXATTR, lambda: (self.path_of(ino),))
+        await self._admit(ctx, Mutation.SETXATTR, lambda: (self.path_of(ino),))
         with self._xattr_fd(ino) as fd:
             if fd is None:
                 raise FUSEError(_xattr_refusal(name))
@@ -644,7 +656,7 @@ class Passthrough(pyfuse3.Operations):
     @fuse_handler
     async def removexattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> None:
         ino = InodeId(inode)
-        await self._admit(Mutation.REMOVEXATTR, lambda: (self.path_of(ino),))
+        await self._admit(ctx, Mutation.REMOVEXATTR, lambda: (self.path_of(ino),))
         with self._xattr_fd(ino) as fd:
             if fd is None:
                 raise FUSEError(_xattr_refusal(name))

@@ -722,7 +722,7 @@ _RECORDING_FS = textwrap.dedent(
             f.write(json.dumps(item) + "\\n")
 
     class Recording(Passthrough):
-        async def before_mutation(self, kind, paths):
+        async def before_mutation(self, kind, paths, ctx):
             if any(p.endswith("boom") for p in paths):
                 raise RuntimeError("injected failure")
             if any(p.endswith("busy") for p in paths):
