@@ -6,6 +6,7 @@ its PID whatever happens; every mount is taken away in a finalizer that runs on 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -126,10 +127,8 @@ class AgentMount:
     def stop(self) -> None:
         """Whatever state it is in: gone, unmounted, and its process reaped."""
         if self.alive:
-            try:
+            with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
                 self.umount()
-            except (AssertionError, subprocess.TimeoutExpired):
-                pass
         if is_mounted(self.repo):
             try:
                 unmount(self.repo, timeout=10)
