@@ -90,6 +90,8 @@ class Applier:
         self._locks: dict[str, trio.Lock] = {}
         self.conflicts: list[ConflictRecord] = []
         self.applied = 0
+        self._deferred: set[str] = set()
+        self.waiting_for_lease: Callable[[str], bool] = lambda path: False
 
     def lock_for(self, path: str) -> trio.Lock:
         """Held while a path's file is being replaced; the lease keeper shares it."""
@@ -103,11 +105,32 @@ class Applier:
         )
 
     async def apply(self, version: Version) -> Outcome:
-        """Apply a version from the event stream."""
+        """Apply a version from the event stream.
+
+        While a local request waits for the path's lease, the version is left to the grant,
+        which carries the latest one and applies it under the waiting request (replacing the
+        file here would pull it from under that request). `settle_deferred` catches up if the
+        wait ends without a grant.
+        """
         if not self._wanted(version):
             return Outcome.SKIPPED
         async with self.lock_for(version.path):
+            if self.waiting_for_lease(version.path):
+                self._deferred.add(version.path)
+                return Outcome.SKIPPED
             return await self._apply_locked(version, in_place=False)
+
+    async def settle_deferred(self, paths: list[str], *, granted: bool) -> None:
+        """After a wait for ``paths`` ended: bring in what was left to a grant that never came."""
+        for path in paths:
+            if path not in self._deferred:
+                continue
+            self._deferred.discard(path)
+            if granted:
+                continue  # the grant carried the latest version and applied it
+            latest = await self._client.latest_version(path, branch=self._branch)
+            if latest is not None:
+                await self.apply(latest)
 
     async def apply_for_waiter(self, version: Version) -> Outcome:
         """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`."""

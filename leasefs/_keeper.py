@@ -83,6 +83,7 @@ class LeaseKeeper:
         self._client = client
         self._root_fd = root_fd
         self._applier = applier
+        applier.waiting_for_lease = self.is_acquiring
         self.options = options
         self._open_writers = open_writers
         self._held: dict[str, HeldLease] = {}
@@ -147,10 +148,14 @@ class LeaseKeeper:
             return lease.released
         return None
 
+    def is_acquiring(self, path: str) -> bool:
+        return path in self._acquiring
+
     async def _acquire(self, paths: list[str]) -> None:
         done = trio.Event()
         for path in paths:
             self._acquiring[path] = done
+        granted = False
         try:
             sent_at = trio.current_time()
             try:
@@ -195,10 +200,16 @@ class LeaseKeeper:
                     last_used=trio.current_time(),
                 )
             self._wake_releaser.set()
+            granted = True
         finally:
             for path in paths:
                 self._acquiring.pop(path, None)
             done.set()
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._applier.settle_deferred(paths, granted=granted)
+                except (LeasefsError, OSError) as exc:
+                    log.warning("could not catch up with %s: %s", ", ".join(paths), exc)
 
     def _extend_deadline(self, sent_at: float) -> None:
         self._deadline = max(self._deadline, sent_at + self.options.ttl_s - self.options.margin_s)

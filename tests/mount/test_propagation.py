@@ -1,0 +1,104 @@
+"""Released content streams into every other mount: edits, new files, deletions, renames."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.mount.conftest import MountFactory, run, wait_for
+
+
+def content(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def test_release_reaches_the_other_mount_and_back(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob", "--wait", "20")
+    (alice.repo / "src" / "app.py").write_text("print('alice')\n")
+    wait_for(lambda: content(bob.repo / "src" / "app.py") == "print('alice')\n",
+             what="alice's edit in bob's tree")  # fmt: skip
+    with open(bob.repo / "src" / "app.py", "a") as f:  # waits if alice's lease is still out
+        f.write("print('bob')\n")
+    wait_for(lambda: content(alice.repo / "src" / "app.py") == "print('alice')\nprint('bob')\n",
+             what="bob's edit in alice's tree")  # fmt: skip
+    # No git command was run: both trees just have the latest content.
+    assert "src/app.py" in run("git", "status", "--short", cwd=alice.repo).stdout
+
+
+def test_new_files_deletions_and_renames_propagate(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+    (alice.repo / "docs").mkdir()
+    (alice.repo / "docs" / "guide.md").write_text("# guide\n")
+    (alice.repo / "README.md").rename(alice.repo / "README.rst")
+    (alice.repo / ".gitignore").unlink()
+    wait_for(lambda: content(bob.repo / "docs" / "guide.md") == "# guide\n", what="new file")
+    wait_for(lambda: content(bob.repo / "README.rst") == "# project\n", what="renamed file")
+    wait_for(lambda: not (bob.repo / "README.md").exists(), what="rename's old name gone")
+    wait_for(lambda: not (bob.repo / ".gitignore").exists(), what="deletion")
+
+
+def test_mode_changes_propagate(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+    script = alice.repo / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    wait_for(lambda: (bob.repo / "run.sh").exists() and (bob.repo / "run.sh").stat().st_mode & 0o777 == 0o755,
+             what="executable script in bob's tree")  # fmt: skip
+
+
+def test_wait_blocks_then_writes_on_top_of_the_holders_content(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob", "--wait", "30")
+    target = "src/app.py"
+    held = open(alice.repo / target, "w")  # noqa: SIM115 - held open across the test's steps
+    try:
+        held.write("alice line 1\n")
+        held.flush()
+        bob_write = subprocess.Popen(["sh", "-c", f"echo 'bob line' >> {target}"], cwd=bob.repo)
+        time.sleep(1.0)
+        assert bob_write.poll() is None, "bob's write must wait while alice holds the file"
+        held.write("alice line 2\n")
+    finally:
+        held.close()
+    assert bob_write.wait(timeout=30) == 0
+    expected = "alice line 1\nalice line 2\nbob line\n"
+    assert content(bob.repo / target) == expected
+    wait_for(lambda: content(alice.repo / target) == expected, what="bob's line in alice's tree")
+
+
+def test_a_blocked_wait_does_not_stall_the_rest_of_the_mount(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob", "--wait", "8")
+    with open(alice.repo / "src" / "app.py", "a"):
+        blocked = subprocess.Popen(["sh", "-c", "echo x >> src/app.py"], cwd=bob.repo)
+        try:
+            time.sleep(0.5)
+            started = time.monotonic()
+            # Other files, reads, listings and other processes carry on meanwhile.
+            assert (bob.repo / "README.md").read_text() == "# project\n"
+            (bob.repo / "other.txt").write_text("free\n")
+            run("git", "status", cwd=bob.repo, timeout=20)
+            assert time.monotonic() - started < 5
+            assert blocked.poll() is None
+        finally:
+            assert blocked.wait(timeout=30) != 0  # gave up with EBUSY after --wait
+
+
+def test_concurrent_writers_to_different_files_both_land(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+
+    def edit(repo: Path, name: str) -> None:
+        for i in range(5):
+            (repo / f"{name}.txt").write_text(f"{name} {i}\n")
+
+    threads = [threading.Thread(target=edit, args=(alice.repo, "a")),
+               threading.Thread(target=edit, args=(bob.repo, "b"))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    wait_for(lambda: content(alice.repo / "b.txt") == "b 4\n", what="bob's file at alice")
+    wait_for(lambda: content(bob.repo / "a.txt") == "a 4\n", what="alice's file at bob")
