@@ -1,0 +1,122 @@
+"""Nothing is lost: divergent files, killed mounts, unmount and remount, a lost coordinator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from leasefs._fs import is_mounted
+from tests.mount.conftest import AgentMount, MountFactory, run, wait_for
+from tests.servers import CoordinatorProcess
+
+
+def test_divergent_local_file_is_never_overwritten(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+    bob.umount()
+    # While bob is away, his copy diverges, and alice edits the same file.
+    (bob.repo / "src" / "app.py").write_text("print('bob offline')\n")
+    (alice.repo / "src" / "app.py").write_text("print('alice')\n")
+    wait_for(lambda: "src/app.py" not in alice.leasefs("status", str(alice.repo)).stdout,
+             what="alice's release")  # fmt: skip
+    bob = mount_agent("bob", clone=False)  # catches up with what it missed
+    copy = bob.repo / "src" / "app.conflict-alice-v1.py"
+    wait_for(lambda: any((bob.repo / "src").glob("app.conflict-alice-v*.py")), what="conflict copy")
+    copy = next((bob.repo / "src").glob("app.conflict-alice-v*.py"))
+    assert (bob.repo / "src" / "app.py").read_text() == "print('bob offline')\n"
+    assert copy.read_text() == "print('alice')\n"
+    status = bob.leasefs("status", str(bob.repo)).stdout
+    assert "CONFLICT src/app.py" in status and copy.name in status
+
+
+def test_killed_mount_loses_its_leases_after_the_ttl_and_is_recoverable(
+    mount_agent: MountFactory,
+) -> None:
+    alice = mount_agent("alice", "--ttl", "3")
+    bob = mount_agent("bob", "--wait", "30")
+    held = open(alice.repo / "src" / "app.py", "a")  # noqa: SIM115
+    held.write("# alice's unfinished edit\n")
+    held.flush()
+    alice.kill()
+    with contextlib.suppress(OSError):
+        held.close()  # the filesystem under it is gone
+    started = time.monotonic()
+    run("sh", "-c", "echo 'bob after the ttl' >> src/app.py", cwd=bob.repo, timeout=40)
+    assert time.monotonic() - started < 20
+    assert "bob after the ttl" in (bob.repo / "src" / "app.py").read_text()
+    # The dead mount's directory is usable again, with what alice had written locally.
+    wait_for(lambda: not is_mounted(alice.repo), what="auto-unmount of the dead mount")
+    result = alice.leasefs("umount", str(alice.repo), check=False)
+    assert result.returncode in (0, 1), result.stderr
+    assert "# alice's unfinished edit" in (alice.repo / "src" / "app.py").read_text()
+    assert (alice.repo / "README.md").read_text() == "# project\n"
+
+
+def test_unmount_and_remount_leave_the_repository_byte_identical(
+    mount_agent: MountFactory,
+) -> None:
+    alice = mount_agent("alice")
+    expected = {
+        "src/app.py": b"print('final')\n",
+        "docs/a.md": b"a\n",
+        "bin.dat": os.urandom(70000),
+    }
+    (alice.repo / "docs").mkdir()
+    for name, data in expected.items():
+        (alice.repo / name).write_bytes(data)
+    alice.umount()  # releases with snapshots, unmounts
+    assert not is_mounted(alice.repo)
+    for name, data in expected.items():
+        assert (alice.repo / name).read_bytes() == data
+    alice = mount_agent("alice", clone=False)
+    for name, data in expected.items():
+        assert (alice.repo / name).read_bytes() == data
+    alice.umount()
+    assert run("git", "status", "--porcelain", cwd=alice.repo).stdout.count("\n") == 3
+
+
+def test_unreachable_coordinator_fails_writes_closed_and_keeps_reads(
+    fresh_coordinator: CoordinatorProcess, tmp_path: Path, origin: Path
+) -> None:
+    repo = tmp_path / "carol"
+    run("git", "clone", "-q", origin, repo)
+    data = tmp_path / "carol-data"
+    data.mkdir()
+    carol = AgentMount(repo, "carol", "team", fresh_coordinator.url, data, "--ttl", "3")
+    try:
+        carol.start()
+        port = fresh_coordinator.port
+        fresh_coordinator.kill()
+        result = run("sh", "-c", "echo x >> src/app.py", cwd=repo, check=False)
+        assert result.returncode != 0 and "no locks available" in result.stderr.lower()
+        assert (repo / "README.md").read_text() == "# project\n"  # reads go on
+        (repo / "debug.log").write_text("ignored paths need no lease\n")
+        fresh_coordinator.start(port=port)
+        wait_for(lambda: httpx.get(fresh_coordinator.url + "/v1/health", timeout=2).is_success,
+                 what="coordinator back")  # fmt: skip
+        wait_for(lambda: run("sh", "-c", "echo back >> src/app.py", cwd=repo, check=False).returncode == 0,
+                 timeout=20, what="writes allowed again")  # fmt: skip
+    finally:
+        carol.stop()
+
+
+def test_processes_inside_the_repo_before_mounting_are_named(
+    mount_agent: MountFactory, tmp_path: Path, origin: Path
+) -> None:
+    repo = tmp_path / "alice"
+    run("git", "clone", "-q", origin, repo)
+    sleeper = subprocess.Popen(["sleep", "120"], cwd=repo)
+    try:
+        alice = mount_agent("alice", clone=False)
+        assert f"sleep (pid {sleeper.pid}, working directory)" in alice.output()
+        assert (
+            f"BYPASSING: sleep (pid {sleeper.pid}"
+            in alice.leasefs("status", str(alice.repo)).stdout
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait(10)
