@@ -102,5 +102,17 @@ def coordinator_stop() -> None:
     typer.echo("stopped" if stopped else "the embedded coordinator was not running")
 
 
+@app.command()
+def demo() -> None:
+    """Show the whole story in about ten seconds: two agents, one file, nothing lost."""
+    from ._demo import DemoFailed, run_demo
+
+    try:
+        run_demo()
+    except (DemoFailed, LeasefsError, OSError) as exc:
+        typer.echo(f"leasefs demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def main() -> None:
     app(prog_name="leasefs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -38,10 +39,20 @@ def mount_id(repo: Path) -> str:
     return hashlib.sha256(os.fsencode(os.path.realpath(repo))).hexdigest()[:16]
 
 
+def sockets_dir() -> Path:
+    """Control sockets live in a short private directory: a socket path has at most 107 bytes."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime and os.path.isdir(runtime) else Path(tempfile.gettempdir())
+    path = base / f"leasefs-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def paths_for(repo: Path) -> tuple[Path, Path, Path]:
     """The record, control socket and log file of the mount of ``repo``."""
-    base = mounts_dir() / mount_id(repo)
-    return base.with_suffix(".json"), base.with_suffix(".sock"), base.with_suffix(".log")
+    ident = mount_id(repo)
+    base = mounts_dir() / ident
+    return base.with_suffix(".json"), sockets_dir() / f"{ident}.sock", base.with_suffix(".log")
 
 
 def cursor_path(repo: Path, workspace: str) -> Path:
