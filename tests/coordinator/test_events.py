@@ -76,3 +76,24 @@ async def test_stream_needs_a_token(make_agent: AgentFactory) -> None:
             await take_events(stranger, 1)
     finally:
         await stranger.aclose()
+
+
+async def test_audit_is_queryable_by_agent_path_and_time(make_agent: AgentFactory) -> None:
+    import time
+
+    alice, bob = await make_agent("alice"), await make_agent("bob")
+    grant = await alice.acquire(["one"])
+    await alice.release(grant.leases)
+    middle = time.time()
+    grant = await bob.acquire(["two"])
+    await bob.release(grant.leases)
+    assert bob.agent is not None
+    by_bob = await alice.audit(agent_id=bob.agent.id)
+    assert {e.action for e in by_bob} == {"agent.joined", "lease.granted", "lease.released"}
+    assert all(e.agent_name == "bob" for e in by_bob)
+    assert [e.action for e in await alice.audit(path="one")] == ["lease.granted", "lease.released"]
+    since = await alice.audit(since=middle)
+    assert {e.path for e in since} == {"two"}
+    until = await alice.audit(until=middle)
+    assert "two" not in {e.path for e in until}
+    assert len(await alice.audit(limit=2)) == 2
