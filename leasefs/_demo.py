@@ -22,7 +22,7 @@ from pathlib import Path
 from . import _registry
 from ._control import ControlError, call
 from ._embedded import resolve_coordinator_url
-from ._fs import is_mounted, unmount
+from ._fusermount import is_mounted, unmount
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "leasefs demo", "GIT_AUTHOR_EMAIL": "demo@leasefs.invalid",

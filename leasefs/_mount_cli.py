@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import trio
 import typer
@@ -21,10 +21,12 @@ from ._client import Client
 from ._control import ControlError, call
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
-from ._fs import is_mounted, unmount
+from ._fusermount import is_mounted, unmount
 from ._identity import default_agent_name, default_workspace
-from ._mount import MountConfig, MountDaemon, MountStatus
 from ._settings import resolve
+
+if TYPE_CHECKING:
+    from ._mount import MountConfig
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 120.0
@@ -63,6 +65,8 @@ def mount(
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
 ) -> None:
     """Mount REPO in place: from now on every change in it takes the file's lease first."""
+    from ._mount import MountConfig  # the FUSE side loads only for commands that mount
+
     repo = _repo_dir(repo)
     record = _registry.read(repo)
     if is_mounted(repo) or (record is not None and _registry.process_alive(record.pid)):
@@ -101,6 +105,8 @@ def _warn_bypassers(repo: Path) -> None:
 
 
 def _serve_foreground(config: MountConfig) -> None:
+    from ._mount import MountDaemon, MountStatus
+
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

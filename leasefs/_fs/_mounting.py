@@ -6,14 +6,13 @@ pyfuse3 keeps one session per process, so one process serves one mount.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 from collections.abc import Iterable
 
 import pyfuse3
 import trio
 
+from .._fusermount import is_mounted, unmount
 from ._passthrough import Passthrough
 
 __all__ = ["DEFAULT_MAX_TASKS", "is_mounted", "mount_options", "run_mount", "unmount"]
@@ -58,49 +57,3 @@ async def run_mount(
     finally:
         pyfuse3.close(unmount=True)  # a no-op if the kernel side is already gone
         ops.close_handles()
-
-
-def unmount(mountpoint: str | os.PathLike[str], lazy: bool = False, timeout: float = 10.0) -> None:
-    """Unmount a FUSE filesystem with fusermount3 -u; with `lazy`, fall back to -uz.
-
-    -u fails while a process still uses the mount (EBUSY); -uz detaches it at once and lets
-    the kernel finish it when the last user is gone. Raises OSError if it stays mounted.
-    """
-    path = os.path.abspath(mountpoint)
-    if shutil.which(_FUSERMOUNT) is None:
-        raise FileNotFoundError(f"{_FUSERMOUNT} is not installed; cannot unmount {path}")
-    attempts = [["-u"], ["-u", "-z"]] if lazy else [["-u"]]
-    message = ""
-    for args in attempts:
-        result = subprocess.run(
-            [_FUSERMOUNT, *args, path],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode == 0:
-            return
-        message = result.stderr.strip() or f"{_FUSERMOUNT} exited with {result.returncode}"
-    raise OSError(f"cannot unmount {path}: {message}")
-
-
-def is_mounted(path: str | os.PathLike[str]) -> bool:
-    """Whether a leasefs filesystem is mounted exactly at `path` (from /proc/self/mountinfo)."""
-    target = os.path.realpath(os.fspath(path))
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                fields = line.split()
-                separator = fields.index("-")
-                point, fstype = _unescape(fields[4]), fields[separator + 1]
-                if point == target and fstype == "fuse.leasefs":
-                    return True
-    except FileNotFoundError:
-        return False
-    return False
-
-
-def _unescape(field: str) -> str:
-    """Mount points in mountinfo have space, tab, newline and backslash as octal escapes."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
