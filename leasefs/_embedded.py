@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from ._detach import StartFailed, start_detached
 from ._exceptions import LeasefsError
 from ._registry import process_alive
 from ._settings import default_data_dir
@@ -91,37 +91,13 @@ def ensure_running(data_dir: Path | None = None) -> EmbeddedCoordinator:
             "--data", str(data_dir / "coordinator"),
             "--state-file", str(state_path),
         ]  # fmt: skip
-        log_start = log_path.stat().st_size if log_path.exists() else 0
-        with open(log_path, "ab") as log:
-            # setsid -f: a new session, and not our child, so it outlives this command.
-            subprocess.run(
-                ["setsid", "-f", *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True,
+        try:
+            return start_detached(
+                command, log_path, lambda: read_state(data_dir),
+                what="the embedded coordinator", timeout=START_TIMEOUT_S,
             )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if (running := read_state(data_dir)) is not None:
-                return running
-            if _failed(log_path, log_start):
-                raise EmbeddedError(
-                    f"the embedded coordinator failed to start; see {log_path}:\n"
-                    + _tail(log_path, log_start)
-                )
-            time.sleep(0.05)
-        raise EmbeddedError(
-            f"the embedded coordinator did not start in {START_TIMEOUT_S:g} s; see {log_path}"
-        )
-
-
-def _tail(log_path: Path, start: int) -> str:
-    with open(log_path, "rb") as f:
-        f.seek(start)
-        return f.read()[-2000:].decode(errors="replace")
-
-
-def _failed(log_path: Path, start: int) -> bool:
-    text = _tail(log_path, start)
-    return "Traceback" in text or "leasefs: cannot serve" in text
+        except StartFailed as exc:
+            raise EmbeddedError(str(exc)) from exc
 
 
 def stop(data_dir: Path | None = None, timeout: float = 15.0) -> EmbeddedCoordinator | None:

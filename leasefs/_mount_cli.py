@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from . import _registry
 from ._bypass import find_bypassers
 from ._client import Client
 from ._control import ControlError, call
+from ._detach import StartFailed, start_detached
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
 from ._fusermount import is_mounted, unmount
@@ -130,43 +130,25 @@ def _serve_foreground(config: MountConfig) -> None:
 
 def _serve_detached(config: MountConfig) -> None:
     _, _, log_path = _registry.paths_for(config.repo)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "leasefs", "mount", str(config.repo), "--foreground",
         "--coordinator", config.coordinator, "--workspace", config.workspace,
         "--agent", config.agent, "--wait", str(config.wait_s), "--ttl", str(config.ttl_s),
         "--idle-grace", str(config.idle_grace_s),
     ]  # fmt: skip
-    start = log_path.stat().st_size if log_path.exists() else 0
-    with open(log_path, "ab") as log:
-        subprocess.run(
-            ["setsid", "-f", *command],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True,
-            cwd="/",
-        )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def ready() -> _registry.MountRecord | None:
         record = _registry.read(config.repo)
-        if record is not None and is_mounted(config.repo):
-            typer.echo(
-                f"mounted {config.repo} as {record.agent} in workspace {record.workspace}\n"
-                f"  coordinator {record.coordinator}\n  log {log_path}"
-            )
-            return
-        text = _log_since(log_path, start)
-        if "Traceback" in text or "leasefs: error:" in text:
-            raise fail(f"the mount failed to start; from {log_path}:\n{text[-3000:]}")
-        time.sleep(0.05)
-    raise fail(f"the mount did not come up within {START_TIMEOUT_S:g} s; see {log_path}")
+        return record if record is not None and is_mounted(config.repo) else None
 
-
-def _log_since(path: Path, start: int) -> str:
     try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+        record = start_detached(command, log_path, ready, what="the mount", timeout=START_TIMEOUT_S)
+    except StartFailed as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(
+        f"mounted {config.repo} as {record.agent} in workspace {record.workspace}\n"
+        f"  coordinator {record.coordinator}\n  log {log_path}"
+    )
 
 
 def umount(repo: Annotated[Path, typer.Argument(help="The mounted repository.")]) -> None:

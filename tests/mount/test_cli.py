@@ -1,0 +1,79 @@
+"""`leasefs mount` as people run it: detached, with clear errors, and `umount` to undo it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leasefs import _registry
+from leasefs._fusermount import is_mounted, unmount
+from tests.mount.conftest import run
+from tests.servers import CoordinatorProcess
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, coordinator: CoordinatorProcess) -> Iterator[dict[str, str]]:
+    data = tmp_path / "data"
+    env = {**os.environ, "LEASEFS_DATA_DIR": str(data), "LEASEFS_COORDINATOR": coordinator.url}
+    yield env
+    # Whatever the test left: the detached daemon is found through its record, by PID.
+    os.environ["LEASEFS_DATA_DIR"] = str(data)
+    try:
+        for record in _registry.all_records():
+            if _registry.process_alive(record.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(record.pid, signal.SIGKILL)
+            if is_mounted(record.repo):
+                unmount(record.repo, lazy=True)
+    finally:
+        del os.environ["LEASEFS_DATA_DIR"]
+
+
+def leasefs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leasefs", *args], env=env, capture_output=True, text=True,
+        timeout=90, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_mount_detaches_and_umount_undoes_it(
+    cli_env: dict[str, str], tmp_path: Path, origin: Path
+) -> None:
+    repo = tmp_path / "repo"
+    run("git", "clone", "-q", origin, repo)
+    mounted = leasefs(cli_env, "mount", str(repo), "--workspace", "cli-team", "--agent", "dana")
+    assert mounted.returncode == 0, mounted.stderr
+    assert f"mounted {repo} as dana in workspace cli-team" in mounted.stdout
+    assert "log " in mounted.stdout
+    assert is_mounted(repo)
+    again = leasefs(cli_env, "mount", str(repo))
+    assert again.returncode == 1 and "already mounted" in again.stderr
+    (repo / "README.md").write_text("# through the detached mount\n")
+    status = leasefs(cli_env, "status", str(repo))
+    assert "agent dana" in status.stdout and "README.md  held" in status.stdout
+    done = leasefs(cli_env, "umount", str(repo))
+    assert done.returncode == 0, done.stderr
+    assert not is_mounted(repo)
+    assert (repo / "README.md").read_text() == "# through the detached mount\n"
+    assert leasefs(cli_env, "status").stdout.strip() == "no leasefs mounts"
+
+
+def test_clear_errors_for_bad_arguments(cli_env: dict[str, str], tmp_path: Path) -> None:
+    missing = leasefs(cli_env, "mount", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "is not a directory" in missing.stderr
+    not_mounted = leasefs(cli_env, "umount", str(tmp_path))
+    assert not_mounted.returncode == 1 and "is not mounted" in not_mounted.stderr
+    outside = leasefs(cli_env, "who", str(tmp_path))
+    assert outside.returncode == 1 and "not inside a leasefs mount" in outside.stderr
+    unreachable = {**cli_env, "LEASEFS_COORDINATOR": "http://127.0.0.1:9"}
+    (tmp_path / "plain").mkdir()
+    refused = leasefs(unreachable, "mount", str(tmp_path / "plain"))
+    assert refused.returncode == 1 and "cannot reach the coordinator" in refused.stderr
+    assert not is_mounted(tmp_path / "plain")
