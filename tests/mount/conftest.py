@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
-from leasefs import _registry
+from leasefs import Client, _registry
 from leasefs._fs import is_mounted, unmount
 from tests.servers import CoordinatorProcess
 
@@ -50,6 +51,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not reached within {timeout:g} s")
         time.sleep(0.05)
+
+
+def audit_actions(url: str, workspace: str, path: str) -> list[tuple[str, str | None]]:
+    async def read() -> list[tuple[str, str | None]]:
+        async with Client(url) as auditor:
+            await auditor.register(workspace, "auditor")
+            return [(e.action, e.agent_name) for e in await auditor.audit(path=path)]
+
+    return trio.run(read)
 
 
 class AgentMount:

@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 
 from leasefs._fs import is_mounted
-from tests.mount.conftest import AgentMount, MountFactory, run, wait_for
+from tests.mount.conftest import AgentMount, MountFactory, audit_actions, run, wait_for
 from tests.servers import CoordinatorProcess
 
 
-def test_divergent_local_file_is_never_overwritten(mount_agent: MountFactory) -> None:
+def test_divergent_local_file_is_never_overwritten(
+    mount_agent: MountFactory, coordinator: CoordinatorProcess, workspace_name: str
+) -> None:
     alice, bob = mount_agent("alice"), mount_agent("bob")
     bob.umount()
     # While bob is away, his copy diverges, and alice edits the same file.
@@ -24,13 +26,15 @@ def test_divergent_local_file_is_never_overwritten(mount_agent: MountFactory) ->
     wait_for(lambda: "src/app.py" not in alice.leasefs("status", str(alice.repo)).stdout,
              what="alice's release")  # fmt: skip
     bob = mount_agent("bob", clone=False)  # catches up with what it missed
-    copy = bob.repo / "src" / "app.conflict-alice-v1.py"
     wait_for(lambda: any((bob.repo / "src").glob("app.conflict-alice-v*.py")), what="conflict copy")
     copy = next((bob.repo / "src").glob("app.conflict-alice-v*.py"))
     assert (bob.repo / "src" / "app.py").read_text() == "print('bob offline')\n"
     assert copy.read_text() == "print('alice')\n"
     status = bob.leasefs("status", str(bob.repo)).stdout
     assert "CONFLICT src/app.py" in status and copy.name in status
+    assert ("conflict.detected", "bob") in audit_actions(
+        coordinator.url, workspace_name, "src/app.py"
+    )
 
 
 def test_killed_mount_loses_its_leases_after_the_ttl_and_is_recoverable(

@@ -10,10 +10,7 @@ import struct
 import time
 from pathlib import Path
 
-import trio
-
-from leasefs import Client
-from tests.mount.conftest import MountFactory, wait_for
+from tests.mount.conftest import MountFactory, audit_actions, wait_for
 from tests.servers import CoordinatorProcess
 
 IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
@@ -60,15 +57,6 @@ def test_watchers_on_the_mount_see_incoming_versions(mount_agent: MountFactory) 
     finally:
         watcher.close()
     assert (bob.repo / "src" / "app.py").read_text() == "print('alice')\n"
-
-
-def audit_actions(url: str, workspace: str, path: str) -> list[tuple[str, str | None]]:
-    async def read() -> list[tuple[str, str | None]]:
-        async with Client(url) as auditor:
-            await auditor.register(workspace, "auditor")
-            return [(e.action, e.agent_name) for e in await auditor.audit(path=path)]
-
-    return trio.run(read)
 
 
 def test_status_release_and_one_grant_for_many_writes(
