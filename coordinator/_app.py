@@ -117,7 +117,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/agents/me", response_model=AgentInfo)
     async def whoami(agent: AgentDep, c: CoordinatorDep) -> AgentInfo:
-        return await c.agent_info(agent)
+        return await c.describe_agent(agent)
 
     @app.delete("/v1/agents/me", status_code=204)
     async def leave(agent: AgentDep, c: CoordinatorDep) -> Response:
@@ -150,7 +150,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.head("/v1/blobs/{digest}")
     async def has_blob(digest: str, agent: AgentDep, c: CoordinatorDep) -> Response:
-        size = await c.blob_size(agent, _digest(digest))
+        size = await c.snapshots.blob_size(agent, _digest(digest))
         if size is None:
             return Response(status_code=404)
         return Response(status_code=200, headers={"Content-Length": str(size)})
@@ -167,29 +167,29 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                 f"{c.limits.max_blob_bytes} (--max-blob-bytes)",
                 details={"max_bytes": c.limits.max_blob_bytes},
             )
-        return await c.put_blob(agent, digest, request.stream())
+        return await c.snapshots.put_blob(agent, digest, request.stream())
 
     @app.get("/v1/blobs/{digest}", response_class=StreamingResponse)
     async def get_blob(digest: str, agent: AgentDep, c: CoordinatorDep) -> StreamingResponse:
         digest = _digest(digest)
-        size = await c.blob_size(agent, digest)
+        size = await c.snapshots.blob_size(agent, digest)
         if size is None:
             raise NotFoundError(f"no blob {digest} in this workspace", code="unknown_blob")
         return StreamingResponse(
-            c.blob_chunks(digest),
+            c.snapshots.blob_chunks(digest),
             media_type="application/octet-stream",
             headers={"Content-Length": str(size)},
         )
 
     @app.post("/v1/versions", response_model=Version, status_code=201)
     async def create_version(body: VersionCreate, agent: AgentDep, c: CoordinatorDep) -> Version:
-        return await c.create_version(agent, body)
+        return await c.snapshots.create_version(agent, body)
 
     @app.get("/v1/versions/latest", response_model=Version)
     async def latest_version(
         agent: AgentDep, c: CoordinatorDep, path: str, branch: str = "main"
     ) -> Version:
-        return await c.latest_version(agent, _repo_path(path), branch)
+        return await c.snapshots.latest_version(agent, _repo_path(path), branch)
 
     @app.get("/v1/versions", response_model=list[Version])
     async def history(
@@ -199,7 +199,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         branch: str = "main",
         limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     ) -> list[Version]:
-        return await c.history(agent, _repo_path(path), branch, limit)
+        return await c.snapshots.history(agent, _repo_path(path), branch, limit)
 
     @app.get("/v1/events", response_class=EventSourceResponse)
     async def events(
@@ -217,11 +217,11 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/events/head", response_model=EventsHead)
     async def events_head(agent: AgentDep, c: CoordinatorDep) -> EventsHead:
-        return EventsHead(last_id=await c.last_event_id(agent))
+        return EventsHead(last_id=await c.journal.last_event_id(agent))
 
     @app.post("/v1/conflicts", status_code=204)
     async def report_conflict(body: ConflictReport, agent: AgentDep, c: CoordinatorDep) -> Response:
-        await c.report_conflict(agent, body)
+        await c.journal.report_conflict(agent, body)
         return Response(status_code=204)
 
     @app.get("/v1/audit", response_model=list[AuditEntry])
@@ -244,7 +244,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
             after_id=after_id,
             limit=limit,
         )
-        return await c.audit(agent, query)
+        return await c.journal.audit(agent, query)
 
     return app
 
@@ -255,8 +255,8 @@ async def _event_stream(
     """Stored events after ``after``, then each new one as it is committed; never a gap."""
     last = after
     while True:
-        signal = c.event_signal(agent.workspace_id)
-        batch = await c.events_after(agent, last)
+        signal = c.journal.event_signal(agent.workspace_id)
+        batch = await c.journal.events_after(agent, last)
         for event in batch:
             last = event.id
             yield {"id": str(event.id), "event": event.type.value, "data": event.model_dump_json()}

@@ -1,30 +1,23 @@
-"""The coordinator's logic: agents, leases, versions, events and audit, above any store.
+"""The coordinator's lease logic, and the front that the HTTP app calls.
 
-Every state change is one transaction (`Store.run`) that also appends its audit entry and,
-where other agents care, its event, so the log can never disagree with the state. Lease
-changes additionally hold one trio lock, which keeps the in-memory wait queue and the
-database in step: waiters are woken by the release or expiry itself, never by polling.
+Lease changes hold one trio lock, which keeps the in-memory wait queue and the store in step:
+waiters are woken by the release or expiry itself, never by polling. Snapshots and the journal
+(events, audit) live in their own modules; `Coordinator` owns one of each.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
 
 import trio
 
 from leasefs.wire import (
     AgentInfo,
     AgentRegistration,
-    AuditEntry,
-    BlobInfo,
-    ConflictReport,
-    Event,
     EventType,
     Lease,
     LeaseGrant,
@@ -35,21 +28,26 @@ from leasefs.wire import (
     ReleaseResult,
     RenewRequest,
     RenewResult,
-    Version,
-    VersionCreate,
     Workspace,
 )
 
 from ._blobs import BlobFiles
-from ._errors import (
-    ConflictError,
-    CoordinatorError,
-    NotFoundError,
-    Unauthenticated,
-    Unprocessable,
-)
+from ._errors import ConflictError, CoordinatorError, NotFoundError, Unauthenticated
+from ._journal import Journal
 from ._leases import GrantRequest, Waiter, WaitQueue, decide
-from ._store import AgentRow, AuditQuery, EventRow, LeaseRow, Store, Tx, VersionRow
+from ._records import (
+    agent_info,
+    expire,
+    hash_token,
+    lease_data,
+    lease_model,
+    leases_of,
+    record,
+    version_model,
+)
+from ._signals import EventSignals
+from ._snapshots import Snapshots
+from ._store import AgentRow, LeaseRow, Store, Tx
 
 _REAPER_MAX_SLEEP_S = 60.0
 
@@ -65,92 +63,6 @@ class _Blocked:
 
     holders: list[Lease]
     queued_paths: list[str]
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _agent_info(row: AgentRow) -> AgentInfo:
-    return AgentInfo(
-        id=row.id,
-        name=row.name,
-        host=row.host,
-        tool=row.tool,
-        joined_at=row.joined_at,
-        left_at=row.left_at,
-    )
-
-
-def _lease_model(row: LeaseRow, agents: dict[int, AgentRow]) -> Lease:
-    return Lease(
-        path=row.path,
-        holder=_agent_info(agents[row.agent_id]),
-        token=row.token,
-        acquired_at=row.acquired_at,
-        expires_at=row.expires_at,
-        ttl_s=row.ttl_s,
-        work=row.work,
-    )
-
-
-def _leases(tx: Tx, rows: Sequence[LeaseRow]) -> list[Lease]:
-    agents = tx.agents_by_ids(r.agent_id for r in rows)
-    return [_lease_model(r, agents) for r in rows]
-
-
-def _version_model(row: VersionRow, agents: dict[int, AgentRow]) -> Version:
-    return Version(
-        id=row.id,
-        path=row.path,
-        branch=row.branch,
-        hash=row.hash,
-        deleted=row.deleted,
-        base_hash=row.base_hash,
-        size=row.size,
-        mode=row.mode,
-        token=row.token,
-        author=_agent_info(agents[row.agent_id]),
-        created_at=row.created_at,
-    )
-
-
-def _record(
-    tx: Tx,
-    workspace_id: int,
-    now: float,
-    agent_id: int | None,
-    kind: str,
-    path: str | None,
-    data: dict[str, Any],
-    *,
-    publish: bool = True,
-) -> None:
-    """Append one audit entry and, if others should hear of it, the same as an event."""
-    tx.append_audit(workspace_id, now, agent_id, kind, path, data)
-    if publish:
-        tx.append_event(workspace_id, kind, now, agent_id, path, data)
-
-
-def _lease_data(row: LeaseRow, **extra: Any) -> dict[str, Any]:
-    return {"token": row.token, "expires_at": row.expires_at, "work": row.work, **extra}
-
-
-def _expire(tx: Tx, rows: Iterable[LeaseRow], now: float) -> set[int]:
-    workspaces = set()
-    for row in rows:
-        tx.delete_lease(row.workspace_id, row.path)
-        _record(
-            tx,
-            row.workspace_id,
-            now,
-            row.agent_id,
-            EventType.LEASE_EXPIRED,
-            row.path,
-            _lease_data(row),
-        )
-        workspaces.add(row.workspace_id)
-    return workspaces
 
 
 class Coordinator:
@@ -170,7 +82,11 @@ class Coordinator:
         self._lease_lock = trio.Lock()
         self._queue = WaitQueue()
         self._leases_changed = trio.Event()
-        self._event_signals: dict[int, trio.Event] = {}
+        self._signals = EventSignals()
+        self.snapshots = Snapshots(
+            store, blobs, self._signals, max_blob_bytes=self.limits.max_blob_bytes, clock=clock
+        )
+        self.journal = Journal(store, self._signals, clock)
 
     # -- background work --------------------------------------------------------------------
 
@@ -193,18 +109,14 @@ class Coordinator:
         async with self._lease_lock:
             now = self._clock()
             workspaces = await self._store.run(
-                lambda tx: _expire(tx, tx.leases_expired_by(now), now)
+                lambda tx: expire(tx, tx.leases_expired_by(now), now)
             )
             self._notify(workspaces)
             for workspace_id in workspaces:
                 await self._serve_waiters(workspace_id)
 
     def _notify(self, workspace_ids: Iterable[int]) -> None:
-        """Wake the event streams of these workspaces: new events are in the store."""
-        for workspace_id in workspace_ids:
-            signal = self._event_signals.pop(workspace_id, None)
-            if signal is not None:
-                signal.set()
+        self._signals.notify(workspace_ids)
 
     # -- workspaces and agents --------------------------------------------------------------
 
@@ -213,7 +125,7 @@ class Coordinator:
             if tx.workspace_by_name(name) is not None:
                 raise ConflictError(f"workspace {name!r} already exists", code="workspace_exists")
             row = tx.insert_workspace(name, self._clock())
-            _record(
+            record(
                 tx,
                 row.id,
                 row.created_at,
@@ -252,8 +164,8 @@ class Coordinator:
                 hash_token(token),
                 now,
             )
-            info = _agent_info(row)
-            _record(tx, workspace.id, now, row.id, EventType.AGENT_JOINED, None, info.model_dump())
+            info = agent_info(row)
+            record(tx, workspace.id, now, row.id, EventType.AGENT_JOINED, None, info.model_dump())
             return Registered(workspace=workspace.name, agent=info, token=token)
 
         registered = await self._store.run(register)
@@ -277,8 +189,8 @@ class Coordinator:
             )
         return row
 
-    async def agent_info(self, agent: AgentRow) -> AgentInfo:
-        return _agent_info(agent)
+    async def describe_agent(self, agent: AgentRow) -> AgentInfo:
+        return agent_info(agent)
 
     async def leave(self, agent: AgentRow) -> None:
         """Release every lease of ``agent``, drop its waits, and retire its token."""
@@ -291,8 +203,8 @@ class Coordinator:
                 now = self._clock()
                 for row in tx.leases_of_agent(agent.id):
                     tx.delete_lease(row.workspace_id, row.path)
-                    data = _lease_data(row, reason="agent left")
-                    _record(
+                    data = lease_data(row, reason="agent left")
+                    record(
                         tx,
                         row.workspace_id,
                         now,
@@ -302,7 +214,7 @@ class Coordinator:
                         data,
                     )
                 tx.mark_agent_left(agent.id, now)
-                _record(
+                record(
                     tx,
                     agent.workspace_id,
                     now,
@@ -322,11 +234,11 @@ class Coordinator:
         now = self._clock()
         ws = request.workspace_id
         decision = decide(tx.leases_for_paths(ws, request.paths), request.agent_id, now)
-        _expire(tx, decision.expired, now)
+        expire(tx, decision.expired, now)
         own = {row.path: row for row in decision.own}
         queued = [p for p in request.paths if p in claimed and p not in own]
         if decision.blockers or queued:
-            return _Blocked(holders=_leases(tx, decision.blockers), queued_paths=queued)
+            return _Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
         token: int | None = None
         rows = []
         for path in request.paths:
@@ -349,18 +261,18 @@ class Coordinator:
                     request.ttl_s,
                     request.work,
                 )
-                _record(
-                    tx, ws, now, request.agent_id, EventType.LEASE_GRANTED, path, _lease_data(row)
+                record(
+                    tx, ws, now, request.agent_id, EventType.LEASE_GRANTED, path, lease_data(row)
                 )
             tx.upsert_lease(row)
             rows.append(row)
         latest = tx.latest_versions(ws, request.paths, request.branch)
         agents = tx.agents_by_ids([request.agent_id, *(v.agent_id for v in latest.values())])
         versions = {
-            path: (_version_model(latest[path], agents) if path in latest else None)
+            path: (version_model(latest[path], agents) if path in latest else None)
             for path in request.paths
         }
-        return LeaseGrant(leases=[_lease_model(r, agents) for r in rows], versions=versions)
+        return LeaseGrant(leases=[lease_model(r, agents) for r in rows], versions=versions)
 
     async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
         paths = tuple(dict.fromkeys(request.paths))
@@ -420,7 +332,7 @@ class Coordinator:
             self._clock(),
         )
         queued = [p for p in request.paths if p in claimed]
-        return _Blocked(holders=_leases(tx, decision.blockers), queued_paths=queued)
+        return _Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
 
     async def _lease_held(
         self, workspace_id: int, paths: Sequence[str], blocked: _Blocked, why: str = "held"
@@ -470,7 +382,7 @@ class Coordinator:
                 row = replace(row, expires_at=now + ttl, ttl_s=ttl)
                 tx.upsert_lease(row)
                 renewed.append(row)
-            return _leases(tx, renewed)
+            return leases_of(tx, renewed)
 
         async with self._lease_lock:
             leases = await self._store.run(renew)
@@ -499,14 +411,14 @@ class Coordinator:
                 if row is None:
                     continue
                 tx.delete_lease(row.workspace_id, row.path)
-                _record(
+                record(
                     tx,
                     row.workspace_id,
                     now,
                     agent.id,
                     EventType.LEASE_RELEASED,
                     row.path,
-                    _lease_data(row),
+                    lease_data(row),
                 )
                 released.append(row.path)
             return released
@@ -527,8 +439,8 @@ class Coordinator:
                 for row in tx.leases_of_agent(agent_id):
                     if row.path == lease.path and row.token == lease.token:
                         tx.delete_lease(row.workspace_id, row.path)
-                        data = _lease_data(row, reason="waiter went away")
-                        _record(
+                        data = lease_data(row, reason="waiter went away")
+                        record(
                             tx,
                             row.workspace_id,
                             now,
@@ -568,177 +480,10 @@ class Coordinator:
             return [
                 PathStatus(
                     path=p,
-                    lease=_lease_model(live[p], agents) if p in live else None,
-                    waiters=[_agent_info(agents[a]) for a in queue.get(p, [])],
+                    lease=lease_model(live[p], agents) if p in live else None,
+                    waiters=[agent_info(agents[a]) for a in queue.get(p, [])],
                 )
                 for p in wanted
             ]
 
         return await self._store.read(status)
-
-    # -- blobs and versions -----------------------------------------------------------------
-
-    async def blob_size(self, agent: AgentRow, digest: str) -> int | None:
-        size = await self._store.read(lambda tx: tx.blob_size(agent.workspace_id, digest))
-        if size is not None and not self._blobs.exists(digest):
-            return None
-        return size
-
-    async def put_blob(
-        self, agent: AgentRow, digest: str, chunks: AsyncIterator[bytes]
-    ) -> BlobInfo:
-        size = await self._blobs.write(digest, chunks, self.limits.max_blob_bytes)
-
-        def record(tx: Tx) -> None:
-            now = self._clock()
-            if tx.blob_size(agent.workspace_id, digest) is None:
-                tx.insert_blob(agent.workspace_id, digest, size, now)
-                _record(
-                    tx,
-                    agent.workspace_id,
-                    now,
-                    agent.id,
-                    "blob.stored",
-                    None,
-                    {"hash": digest, "size": size},
-                    publish=False,
-                )
-
-        await self._store.run(record)
-        return BlobInfo(hash=digest, size=size)
-
-    def blob_chunks(self, digest: str) -> AsyncIterator[bytes]:
-        return self._blobs.read(digest)
-
-    async def create_version(self, agent: AgentRow, request: VersionCreate) -> Version:
-        def create(tx: Tx) -> Version:
-            now = self._clock()
-            ws = agent.workspace_id
-            rows = tx.leases_for_paths(ws, [request.path])
-            lease = rows[0] if rows else None
-            if (
-                lease is None
-                or lease.agent_id != agent.id
-                or lease.token != request.token
-                or lease.expires_at <= now
-            ):
-                raise ConflictError(
-                    f"a version of {request.path} needs its current lease, and fencing token "
-                    f"{request.token} is not it (the lease expired or passed to another agent); "
-                    "nothing was recorded",
-                    code="stale_token",
-                    details={"path": request.path, "token": request.token},
-                )
-            size = None
-            if request.hash is not None:
-                size = tx.blob_size(ws, request.hash)
-                if size is None:
-                    raise Unprocessable(
-                        f"no blob {request.hash} was uploaded to this workspace; upload it first",
-                        code="unknown_blob",
-                    )
-            row = tx.insert_version(
-                workspace_id=ws,
-                path=request.path,
-                branch=request.branch,
-                hash=request.hash,
-                base_hash=request.base_hash,
-                size=size,
-                mode=request.mode,
-                token=request.token,
-                agent_id=agent.id,
-                now=now,
-            )
-            version = _version_model(row, {agent.id: agent})
-            _record(
-                tx, ws, now, agent.id, EventType.VERSION_CREATED, request.path, version.model_dump()
-            )
-            return version
-
-        version = await self._store.run(create)
-        self._notify([agent.workspace_id])
-        return version
-
-    async def latest_version(self, agent: AgentRow, path: str, branch: str) -> Version:
-        def latest(tx: Tx) -> Version | None:
-            found = tx.latest_versions(agent.workspace_id, [path], branch)
-            if path not in found:
-                return None
-            return _version_model(found[path], tx.agents_by_ids([found[path].agent_id]))
-
-        version = await self._store.read(latest)
-        if version is None:
-            raise NotFoundError(f"{path} has no version on branch {branch!r}", code="no_version")
-        return version
-
-    async def history(self, agent: AgentRow, path: str, branch: str, limit: int) -> list[Version]:
-        def history(tx: Tx) -> list[Version]:
-            rows = tx.version_history(agent.workspace_id, path, branch, limit)
-            agents = tx.agents_by_ids(r.agent_id for r in rows)
-            return [_version_model(r, agents) for r in rows]
-
-        return await self._store.read(history)
-
-    # -- events and audit -------------------------------------------------------------------
-
-    async def events_after(self, agent: AgentRow, after_id: int, limit: int = 500) -> list[Event]:
-        rows: list[EventRow] = await self._store.read(
-            lambda tx: tx.events_after(agent.workspace_id, after_id, limit)
-        )
-        return [
-            Event(
-                id=r.id,
-                type=EventType(r.type),
-                at=r.at,
-                agent_id=r.agent_id,
-                path=r.path,
-                data=r.data,
-            )
-            for r in rows
-        ]
-
-    async def last_event_id(self, agent: AgentRow) -> int:
-        return await self._store.read(lambda tx: tx.last_event_id(agent.workspace_id))
-
-    async def report_conflict(self, agent: AgentRow, report: ConflictReport) -> None:
-        def record(tx: Tx) -> None:
-            data = report.model_dump(exclude={"path"})
-            now = self._clock()
-            _record(
-                tx,
-                agent.workspace_id,
-                now,
-                agent.id,
-                EventType.CONFLICT_DETECTED,
-                report.path,
-                data,
-            )
-
-        await self._store.run(record)
-        self._notify([agent.workspace_id])
-
-    def event_signal(self, workspace_id: int) -> trio.Event:
-        """An event that is set when the workspace's stream has grown; take it before reading."""
-        signal = self._event_signals.get(workspace_id)
-        if signal is None:
-            signal = self._event_signals[workspace_id] = trio.Event()
-        return signal
-
-    async def audit(self, agent: AgentRow, query: AuditQuery) -> list[AuditEntry]:
-        def audit(tx: Tx) -> list[AuditEntry]:
-            rows = tx.query_audit(replace(query, workspace_id=agent.workspace_id))
-            agents = tx.agents_by_ids(r.agent_id for r in rows if r.agent_id is not None)
-            return [
-                AuditEntry(
-                    id=r.id,
-                    at=r.at,
-                    agent_id=r.agent_id,
-                    agent_name=agents[r.agent_id].name if r.agent_id in agents else None,
-                    action=r.action,
-                    path=r.path,
-                    detail=r.detail,
-                )
-                for r in rows
-            ]
-
-        return await self._store.read(audit)
