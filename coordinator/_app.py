@@ -22,24 +22,38 @@ from leasefs._paths import InvalidPath, check_repo_path
 from leasefs.wire import (
     AgentInfo,
     AgentRegistration,
+    Ask,
     AuditEntry,
     BlobInfo,
+    Briefing,
     ConflictReport,
+    ContextDoc,
+    ContextUpdate,
     ErrorBody,
     EventsHead,
+    Handoff,
     Health,
     LeaseGrant,
     LeaseRequest,
+    Memory,
+    MemoryCreate,
     PathStatus,
     Registered,
     ReleaseRequest,
     ReleaseResult,
     RenewRequest,
     RenewResult,
+    Reply,
+    Thread,
     Version,
     VersionCreate,
+    Work,
+    WorkPark,
     Workspace,
     WorkspaceCreate,
+    WorkStart,
+    WorkStarted,
+    WorkStatus,
     check_sha256,
 )
 
@@ -223,6 +237,86 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def report_conflict(body: ConflictReport, agent: AgentDep, c: CoordinatorDep) -> Response:
         await c.journal.report_conflict(agent, body)
         return Response(status_code=204)
+
+    @app.post("/v1/work", response_model=WorkStarted, status_code=201)
+    async def start_work(body: WorkStart, agent: AgentDep, c: CoordinatorDep) -> WorkStarted:
+        return await c.work.start(agent, body)
+
+    @app.get("/v1/work", response_model=list[Work])
+    async def list_work(
+        agent: AgentDep,
+        c: CoordinatorDep,
+        status: Annotated[list[WorkStatus] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[Work]:
+        return await c.work.list(agent, list(status or ["active", "parked"]), limit)
+
+    @app.get("/v1/work/{work_id}", response_model=Work)
+    async def get_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+        return await c.work.get(agent, work_id)
+
+    @app.post("/v1/work/{work_id}/finish", response_model=Work)
+    async def finish_work(work_id: int, body: Handoff, agent: AgentDep, c: CoordinatorDep) -> Work:
+        return await c.work.finish(agent, work_id, body)
+
+    @app.post("/v1/work/{work_id}/park", response_model=Work)
+    async def park_work(work_id: int, body: WorkPark, agent: AgentDep, c: CoordinatorDep) -> Work:
+        return await c.work.park(agent, work_id, body)
+
+    @app.post("/v1/work/{work_id}/resume", response_model=Work)
+    async def resume_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+        return await c.work.resume(agent, work_id)
+
+    @app.post("/v1/work/{work_id}/cancel", response_model=Work)
+    async def cancel_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+        return await c.work.cancel(agent, work_id)
+
+    @app.post("/v1/memories", response_model=Memory, status_code=201)
+    async def remember(body: MemoryCreate, agent: AgentDep, c: CoordinatorDep) -> Memory:
+        return await c.knowledge.remember(agent, body)
+
+    @app.get("/v1/memories", response_model=list[Memory])
+    async def recall(
+        agent: AgentDep,
+        c: CoordinatorDep,
+        query: Annotated[str | None, Query(max_length=2000)] = None,
+        path: Annotated[list[str] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> list[Memory]:
+        return await c.knowledge.recall(agent, query, path or [], limit)
+
+    @app.delete("/v1/memories/{memory_id}", status_code=204)
+    async def forget(memory_id: int, agent: AgentDep, c: CoordinatorDep) -> Response:
+        await c.knowledge.forget(agent, memory_id)
+        return Response(status_code=204)
+
+    @app.get("/v1/context", response_model=ContextDoc)
+    async def get_context(agent: AgentDep, c: CoordinatorDep) -> ContextDoc:
+        return await c.knowledge.context(agent)
+
+    @app.put("/v1/context", response_model=ContextDoc)
+    async def put_context(body: ContextUpdate, agent: AgentDep, c: CoordinatorDep) -> ContextDoc:
+        return await c.knowledge.update_context(agent, body)
+
+    @app.post("/v1/threads", response_model=Thread, status_code=201)
+    async def ask(body: Ask, agent: AgentDep, c: CoordinatorDep) -> Thread:
+        return await c.messages.ask(agent, body)
+
+    @app.get("/v1/threads/{thread_id}", response_model=Thread)
+    async def thread(thread_id: int, agent: AgentDep, c: CoordinatorDep) -> Thread:
+        return await c.messages.thread(agent, thread_id)
+
+    @app.post("/v1/threads/{thread_id}/replies", response_model=Thread)
+    async def reply(thread_id: int, body: Reply, agent: AgentDep, c: CoordinatorDep) -> Thread:
+        return await c.messages.reply(agent, thread_id, body)
+
+    @app.get("/v1/inbox", response_model=list[Thread])
+    async def inbox(agent: AgentDep, c: CoordinatorDep) -> list[Thread]:
+        return await c.messages.inbox(agent)
+
+    @app.get("/v1/briefing", response_model=Briefing)
+    async def briefing(agent: AgentDep, c: CoordinatorDep) -> Briefing:
+        return await c.briefings.brief(agent, await c.path_status(agent, None))
 
     @app.get("/v1/audit", response_model=list[AuditEntry])
     async def audit(

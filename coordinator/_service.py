@@ -32,9 +32,12 @@ from leasefs.wire import (
 )
 
 from ._blobs import BlobFiles
+from ._briefing import Briefings
 from ._errors import ConflictError, CoordinatorError, NotFoundError, Unauthenticated
 from ._journal import Journal
+from ._knowledge import Knowledge
 from ._leases import GrantRequest, Waiter, WaitQueue, decide
+from ._messages import Messages
 from ._records import (
     agent_info,
     expire,
@@ -48,6 +51,7 @@ from ._records import (
 from ._signals import EventSignals
 from ._snapshots import Snapshots
 from ._store import AgentRow, LeaseRow, Store, Tx
+from ._work import WorkSessions
 
 _REAPER_MAX_SLEEP_S = 60.0
 
@@ -87,6 +91,10 @@ class Coordinator:
             store, blobs, self._signals, max_blob_bytes=self.limits.max_blob_bytes, clock=clock
         )
         self.journal = Journal(store, self._signals, clock)
+        self.work = WorkSessions(store, self._signals, clock)
+        self.knowledge = Knowledge(store, self._signals, clock)
+        self.messages = Messages(store, self._signals, clock)
+        self.briefings = Briefings(store, clock)
 
     # -- background work --------------------------------------------------------------------
 

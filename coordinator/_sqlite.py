@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._errors import StoreFailure
+from ._sqlite_team import SqliteTeamQueries
 from ._store import (
     AgentRow,
     AuditQuery,
@@ -57,7 +58,7 @@ def _version(row: sqlite3.Row) -> VersionRow:
     return VersionRow(*values)
 
 
-class SqliteTx:
+class SqliteTx(SqliteTeamQueries):
     """The `coordinator._store.Tx` protocol over one sqlite3 connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -364,19 +365,18 @@ class SqliteStore:
         for number, name, sql in _migrations():
             if number in applied:
                 continue
-            conn.execute("BEGIN IMMEDIATE")
+            # One script, one transaction: a migration is applied whole or not at all.
+            # (executescript, because triggers carry semicolons of their own.)
+            record = (
+                "INSERT INTO schema_migrations (number, name, applied_at)"
+                f" VALUES ({number}, '{name}', {time.time()!r});"
+            )
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
-                    (number, name, time.time()),
-                )
+                conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;{record}\nCOMMIT;")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _run_sync(self, fn: Callable[[SqliteTx], T]) -> T:
         with self._write_lock, _converted_errors():

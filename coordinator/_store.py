@@ -84,6 +84,65 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
+class WorkRow:
+    id: int
+    workspace_id: int
+    owner_id: int
+    title: str
+    plan: str
+    paths: list[str]
+    status: str
+    progress: str
+    notes: str
+    handoff: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    id: int
+    workspace_id: int
+    agent_id: int
+    text: str
+    paths: list[str]
+    tags: list[str]
+    created_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class ContextRow:
+    workspace_id: int
+    version: int
+    text: str
+    updated_by: int | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    id: int
+    workspace_id: int
+    topic: str
+    opened_by: int
+    to_kind: str
+    to_id: int | None
+    paths: list[str]
+    closed: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    thread_id: int
+    sender_id: int
+    body: str
+    created_at: float
+
+
+@dataclass(frozen=True)
 class AuditQuery:
     workspace_id: int
     agent_id: int | None = None
@@ -94,7 +153,59 @@ class AuditQuery:
     limit: int = 1000
 
 
-class Tx(Protocol):
+class TeamTx(Protocol):
+    """Team knowledge in one transaction: work sessions, memories, context, messages."""
+
+    def insert_work(
+        self, workspace_id: int, owner_id: int, title: str, plan: str, paths: list[str], now: float
+    ) -> WorkRow: ...
+    def work_by_id(self, workspace_id: int, work_id: int) -> WorkRow | None: ...
+    def works(self, workspace_id: int, statuses: Sequence[str], limit: int) -> list[WorkRow]: ...
+    def update_work(self, work: WorkRow) -> None: ...
+    def insert_memory(
+        self,
+        workspace_id: int,
+        agent_id: int,
+        text: str,
+        paths: list[str],
+        tags: list[str],
+        now: float,
+        expires_at: float | None,
+    ) -> MemoryRow: ...
+    def memory_by_id(self, workspace_id: int, memory_id: int) -> MemoryRow | None: ...
+    def forget_memory(self, memory_id: int, now: float) -> None: ...
+    def search_memories(
+        self, workspace_id: int, query: str | None, now: float, limit: int
+    ) -> list[MemoryRow]: ...
+    def versions_since(self, workspace_id: int, paths: Sequence[str], since: float) -> int: ...
+    def hot_paths(self, workspace_id: int, since: float, limit: int) -> list[tuple[str, int]]: ...
+    def context_doc(self, workspace_id: int) -> ContextRow | None: ...
+    def put_context_doc(self, doc: ContextRow) -> None: ...
+    def insert_thread(
+        self,
+        workspace_id: int,
+        topic: str,
+        opened_by: int,
+        to_kind: str,
+        to_id: int | None,
+        paths: list[str],
+        now: float,
+    ) -> ThreadRow: ...
+    def thread_by_id(self, workspace_id: int, thread_id: int) -> ThreadRow | None: ...
+    def close_thread(self, thread_id: int) -> None: ...
+    def insert_message(
+        self, thread_id: int, sender_id: int, body: str, now: float
+    ) -> MessageRow: ...
+    def messages_of(self, thread_id: int) -> list[MessageRow]: ...
+    def threads_for(
+        self, workspace_id: int, agent_id: int, work_ids: Sequence[int], limit: int
+    ) -> list[ThreadRow]: ...
+    def read_message_ids(self, agent_id: int, message_ids: Sequence[int]) -> set[int]: ...
+    def mark_read(self, agent_id: int, message_ids: Sequence[int]) -> None: ...
+    def agent_by_name(self, workspace_id: int, name: str) -> int | None: ...
+
+
+class Tx(TeamTx, Protocol):
     """One transaction. Methods are synchronous: the whole function runs in a worker thread."""
 
     # workspaces and agents

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -202,6 +202,9 @@ class EventType(StrEnum):
     LEASE_EXPIRED = "lease.expired"
     VERSION_CREATED = "version.created"
     CONFLICT_DETECTED = "conflict.detected"
+    WORK_CHANGED = "work.changed"
+    MESSAGE_CREATED = "message.created"
+    CONTEXT_UPDATED = "context.updated"
 
 
 class Event(_Model):
@@ -238,3 +241,159 @@ class AuditEntry(_Model):
     action: str
     path: str | None
     detail: dict[str, Any]
+
+
+# -- team knowledge: work sessions, memory, the context document, messages -------------------
+
+WorkStatus = Literal["active", "parked", "finished", "cancelled"]
+LongText = Annotated[str, Field(max_length=20000)]
+TextList = Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=100)]
+PathOrGlob = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class WorkStart(_Model):
+    """Declare a work session: what, where (paths or globs), and how."""
+
+    title: ShortText
+    paths: Annotated[list[PathOrGlob], Field(max_length=1000)] = []
+    plan: LongText = ""
+
+
+class CheckResult(_Model):
+    """One build or test command run at hand-off."""
+
+    name: str
+    command: str
+    passed: bool
+    exit_code: int
+    output_tail: str
+
+
+class Handoff(_Model):
+    """What the next agent needs from a finished session."""
+
+    summary: LongText
+    next_steps: TextList = []
+    decisions: TextList = []
+    learnings: TextList = []
+    failed_approaches: TextList = []
+    checks: list[CheckResult] = []
+
+
+class WorkPark(_Model):
+    progress: LongText
+    notes: LongText = ""
+
+
+class Work(_Model):
+    id: int
+    title: str
+    plan: str
+    paths: list[str]
+    status: WorkStatus
+    owner: AgentInfo
+    progress: str
+    notes: str
+    handoff: Handoff | None
+    created_at: float
+    updated_at: float
+
+
+class MemoryCreate(_Model):
+    text: Annotated[str, Field(min_length=1, max_length=20000)]
+    paths: Annotated[list[PathOrGlob], Field(max_length=100)] = []
+    tags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=20)
+    ] = []
+    ttl_days: Annotated[float | None, Field(gt=0, le=3650)] = None
+
+
+class Memory(_Model):
+    """A piece of team knowledge; ``stale`` once the files it names changed a lot since."""
+
+    id: int
+    text: str
+    paths: list[str]
+    tags: list[str]
+    author: AgentInfo
+    created_at: float
+    expires_at: float | None
+    stale: bool
+    changes_since: int
+
+
+class ContextDoc(_Model):
+    """The long-term project document; ``version`` grows with every update."""
+
+    version: int
+    text: str
+    updated_by: AgentInfo | None
+    updated_at: float | None
+
+
+class ContextUpdate(_Model):
+    text: Annotated[str, Field(max_length=200000)]
+    expected_version: Annotated[int, Field(ge=0)]
+
+
+class Ask(_Model):
+    """A question to an agent (by name or id), a work session, or the whole team."""
+
+    to: Annotated[str, Field(pattern=r"^(team|agent:.{1,200}|work:\d{1,12})$")]
+    topic: ShortText
+    question: Annotated[str, Field(min_length=1, max_length=20000)]
+    paths: Annotated[list[PathOrGlob], Field(max_length=100)] = []
+
+
+class Reply(_Model):
+    body: Annotated[str, Field(min_length=1, max_length=20000)]
+    close: bool = False
+
+
+class Message(_Model):
+    id: int
+    thread_id: int
+    sender: AgentInfo
+    body: str
+    created_at: float
+    read: bool = False
+
+
+class Thread(_Model):
+    id: int
+    topic: str
+    to: str
+    paths: list[str]
+    opened_by: AgentInfo
+    closed: bool
+    created_at: float
+    messages: list[Message]
+
+
+class HotFile(_Model):
+    path: str
+    versions: int
+
+
+class Briefing(_Model):
+    """Everything an agent needs at the start of a session, in one answer."""
+
+    workspace: str
+    you: AgentInfo
+    context: ContextDoc
+    active_work: list[Work]
+    parked_work: list[Work]
+    recently_finished: list[Work]
+    leases: list[PathStatus]
+    memories: list[Memory]
+    follow_ups: list[str]
+    conflicts: list[AuditEntry]
+    unread: list[Thread]
+    hot_files: list[HotFile]
+
+
+class WorkStarted(_Model):
+    """A new work session, and the active sessions of others that touch the same paths."""
+
+    work: Work
+    overlapping: list[Work]
