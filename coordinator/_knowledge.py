@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from leasefs._globs import any_overlap
 from leasefs.wire import ContextDoc, ContextUpdate, EventType, Memory, MemoryCreate
 
 from ._errors import ConflictError, NotFoundError
-from ._globs import any_overlap
 from ._records import agent_info, record
 from ._signals import EventSignals
 from ._store import AgentRow, ContextRow, MemoryRow, Store, Tx

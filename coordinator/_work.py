@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from leasefs._globs import any_overlap
 from leasefs.wire import EventType, Handoff, Work, WorkPark, WorkStart, WorkStarted
 
 from ._errors import ConflictError, NotFoundError
-from ._globs import any_overlap
 from ._records import agent_info, record
 from ._signals import EventSignals
 from ._store import AgentRow, Store, Tx, WorkRow

@@ -103,6 +103,30 @@ def coordinator_stop() -> None:
 
 
 @app.command()
+def mcp(
+    coordinator: Annotated[
+        str | None,
+        typer.Option(help="Coordinator URL (default: the mount's, or the embedded one)."),
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent name when not inside a mount.")] = None,
+) -> None:
+    """Serve the leasefs MCP tools on stdin/stdout (inside a mount: as that mount's agent)."""
+    from pathlib import Path
+
+    from mcp_bridge import resolve_identity, run
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        identity = resolve_identity(Path.cwd(), coordinator, agent)
+    except LeasefsError as exc:
+        typer.echo(f"leasefs: error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    run(identity)
+
+
+@app.command()
 def demo() -> None:
     """Show the whole story in about ten seconds: two agents, one file, nothing lost."""
     from ._demo import DemoFailed, run_demo

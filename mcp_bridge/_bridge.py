@@ -1,0 +1,162 @@
+"""One MCP session's link to the team: who it is, its coordinator client, its current work.
+
+Run inside a mounted repository, the bridge *is* that mount's agent (same token, same
+leases), so finishing or parking work releases exactly what the mount holds, with real
+snapshots uploaded by the mount. Elsewhere it registers as an agent of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+
+from leasefs import Client, LeasefsError, _registry
+from leasefs._control import ControlError, call
+from leasefs._embedded import resolve_coordinator_url
+from leasefs._identity import default_agent_name, default_workspace
+from leasefs._settings import resolve
+from leasefs.wire import EventType, LeaseRef
+
+log = logging.getLogger("leasefs.mcp")
+
+INBOX_URI = "leasefs://inbox"
+_RETRY_S = 2.0
+
+
+@dataclass
+class Identity:
+    coordinator: str
+    workspace: str
+    agent: str
+    token: str | None = None
+    repo: Path | None = None
+    mount_socket: Path | None = None
+
+
+def _git_toplevel(cwd: Path) -> Path:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return cwd
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else cwd
+
+
+def _mount_containing(path: Path) -> _registry.MountRecord | None:
+    real = os.path.realpath(path)
+    for record in _registry.all_records():
+        if (real == record.repo or real.startswith(record.repo + "/")) and _registry.process_alive(
+            record.pid
+        ):
+            return record
+    return None
+
+
+def resolve_identity(cwd: Path, coordinator: str | None, agent: str | None) -> Identity:
+    """Who this MCP session acts as: the mount around ``cwd``, or a new agent."""
+    record = _mount_containing(cwd)
+    if record is not None and coordinator in (None, record.coordinator):
+        return Identity(
+            coordinator=record.coordinator, workspace=record.workspace, agent=record.agent,
+            token=record.token, repo=Path(record.repo), mount_socket=Path(record.socket),
+        )  # fmt: skip
+    repo = _git_toplevel(cwd)
+    return Identity(
+        coordinator=resolve_coordinator_url(coordinator, repo),
+        workspace=resolve("workspace", None, repo) or default_workspace(repo),
+        agent=agent or resolve("agent", None, repo) or f"{default_agent_name()} (mcp)",
+        token=resolve("token", None, repo),
+        repo=repo,
+    )
+
+
+class Bridge:
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.client = Client(identity.coordinator, identity.token)
+        self.work_id: int | None = None
+
+    @property
+    def agent_id(self) -> int:
+        assert self.client.agent is not None
+        return self.client.agent.id
+
+    async def connect(self) -> None:
+        if self.identity.token:
+            self.client.agent = await self.client.whoami()
+            self.client.workspace = self.identity.workspace
+            return
+        await self.client.ensure_workspace(self.identity.workspace)
+        await self.client.register(self.identity.workspace, self.identity.agent, tool="mcp")
+
+    async def switch_workspace(self, name: str) -> None:
+        """Act for another workspace (another repository) from now on."""
+        old = self.client
+        fresh = Client(self.identity.coordinator)
+        await fresh.ensure_workspace(name)
+        await fresh.register(name, self.identity.agent, tool="mcp")
+        if self.identity.mount_socket is None:
+            try:
+                await old.leave()
+            except LeasefsError as exc:
+                log.warning("could not leave %s: %s", self.identity.workspace, exc)
+        await old.aclose()
+        self.client = fresh
+        self.identity = Identity(
+            coordinator=self.identity.coordinator, workspace=name, agent=self.identity.agent
+        )
+        self.work_id = None
+
+    async def release_all(self) -> list[str]:
+        """Give back every lease of this agent: the mount's with snapshots, then the rest."""
+        released: list[str] = []
+        if self.identity.mount_socket is not None:
+            socket = self.identity.mount_socket
+            try:
+                answer = await anyio.to_thread.run_sync(
+                    lambda: call(socket, {"op": "release", "paths": []})
+                )
+                released += answer.get("released", [])
+            except ControlError as exc:
+                log.warning("the mount did not release: %s", exc)
+        mine = [
+            LeaseRef(path=s.lease.path, token=s.lease.token)
+            for s in await self.client.holders()
+            if s.lease is not None and s.lease.holder.id == self.agent_id
+        ]
+        if mine:
+            released += (await self.client.release(mine)).released
+        return sorted(set(released))
+
+    async def watch_messages(self, bus: SubscriptionBus) -> None:
+        """Publish an inbox update whenever a message for this agent is created."""
+        while True:
+            try:
+                after = await self.client.events_head()
+                async with self.client.open_events(after=after) as events:
+                    async for event in events:
+                        if event.type == EventType.MESSAGE_CREATED and self._concerns_me(
+                            event.data, event.agent_id
+                        ):
+                            await bus.publish(ResourceUpdated(uri=INBOX_URI))
+            except LeasefsError as exc:
+                log.info("event stream interrupted (%s); following again shortly", exc)
+            await anyio.sleep(_RETRY_S)
+
+    def _concerns_me(self, data: dict[str, object], sender: int | None) -> bool:
+        if sender == self.agent_id:
+            return False
+        kind, target = data.get("to_kind"), data.get("to_id")
+        return (
+            kind == "team"
+            or (kind == "agent" and target == self.agent_id)
+            or (kind == "work" and self.work_id is not None and target == self.work_id)
+        )

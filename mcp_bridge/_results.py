@@ -1,0 +1,68 @@
+"""Structured answers of the MCP tools that are not already one wire model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from leasefs.wire import Lease, Memory, PathStatus, Thread, Version, Work
+
+
+class Started(BaseModel):
+    """A work session begun, the leases taken for it, and what it runs into."""
+
+    work: Work
+    leases: list[Lease]
+    overlapping: list[Work]
+    note: str
+
+
+class PathReport(BaseModel):
+    path: str
+    lease: Lease | None
+    waiters: list[str]
+    latest_version: Version | None
+    history: list[Version]
+    overlapping_work: list[Work]
+    memories: list[Memory]
+
+
+class CheckReport(BaseModel):
+    paths: list[PathReport]
+
+
+class Acquired(BaseModel):
+    """Leases held now, with the latest content of each path (text files, up to a size)."""
+
+    leases: list[Lease]
+    contents: dict[str, str | None]
+    note: str
+
+
+class Released(BaseModel):
+    work: Work | None
+    released: list[str]
+    note: str
+
+
+class Memories(BaseModel):
+    memories: list[Memory]
+
+
+class Threads(BaseModel):
+    threads: list[Thread]
+
+
+class Inspection(BaseModel):
+    work: Work
+    leases: list[PathStatus]
+    threads: list[Thread]
+
+
+class Forgotten(BaseModel):
+    memory_id: int
+
+
+class Switched(BaseModel):
+    workspace: str
+    agent: str
+    agent_id: int
