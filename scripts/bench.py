@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 
 if TYPE_CHECKING:
+    from benchlib.modes import Mode
     from benchlib.report import Section
 
 
@@ -84,7 +85,7 @@ def _guarded(title: str, figure: Callable[[], Section]) -> Section:
         return Section(title, error=f"{type(exc).__name__}: {exc}")
 
 
-def _run_figures(figures: set[str], mode: Any, work: Path) -> list[Section]:
+def _run_figures(figures: set[str], mode: Mode, work: Path) -> list[Section]:
     from benchlib import coordinator_scale, fs_overhead, lease_latency
     from benchlib.procs import running_coordinator
     from benchlib.progress import say
@@ -95,14 +96,18 @@ def _run_figures(figures: set[str], mode: Any, work: Path) -> list[Section]:
         with running_coordinator(work / "coordinator", work / "coordinator.log") as coordinator:
             if "1" in figures:
                 sections.append(
-                    _guarded("1. Filesystem overhead",
-                             lambda: fs_overhead.run(mode, work / "fs", coordinator.url))
-                )  # fmt: skip
+                    _guarded(
+                        "1. Filesystem overhead",
+                        lambda: fs_overhead.run(mode, work / "fs", coordinator.url),
+                    )
+                )
             if "2" in figures:
                 sections.append(
-                    _guarded("2. Lease latency",
-                             lambda: lease_latency.run(mode, work / "latency", coordinator.url))
-                )  # fmt: skip
+                    _guarded(
+                        "2. Lease latency",
+                        lambda: lease_latency.run(mode, work / "latency", coordinator.url),
+                    )
+                )
     if "3" in figures:
         sections.append(
             _guarded("3. Coordinator scale", lambda: coordinator_scale.run(mode, work / "scale"))
@@ -112,7 +117,7 @@ def _run_figures(figures: set[str], mode: Any, work: Path) -> list[Section]:
 
 def _tidy(work: Path, keep: bool) -> None:
     """Remove the work directory, unless a mount is still on it (never delete through one)."""
-    from benchlib.procs import fuse_mounts_under
+    from benchlib.mounts import fuse_mounts_under
     from benchlib.progress import say
 
     left = fuse_mounts_under(work)
@@ -161,4 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("scripts/bench: interrupted; what it had started is stopped", file=sys.stderr)
+        sys.exit(130)

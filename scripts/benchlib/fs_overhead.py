@@ -20,15 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .modes import Mode
-from .procs import (
-    BindfsMount,
-    CommandFailed,
-    Drain,
-    LeasefsMount,
-    ensure_bindfs,
-    stop_mounts,
-    time_command,
-)
+from .mounts import BindfsMount, Drain, LeasefsMount, ensure_bindfs, stop_mounts
+from .procs import CommandFailed, time_command
 from .progress import say
 from .report import Section, Table
 from .stats import fmt_ratio, fmt_seconds, median, ratio
@@ -98,33 +91,72 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _fixed(*argv: str) -> Callable[[Target, int], list[str]]:
+    """A command that is the same on every target and run."""
+    return lambda target, run_index: list(argv)
+
+
+def _one(
+    name: str,
+    argv: Callable[[Target, int], list[str]],
+    *,
+    ok_returncodes: tuple[int, ...] = (0,),
+    drain: bool = False,
+) -> Operation:
+    """An operation of a single step."""
+    return Operation((Step(name, argv, ok_returncodes),), drain=drain)
+
+
 def operations(mode: Mode) -> list[Operation]:
     """The operations of figure 1, in the order they run: reads first, on equal trees."""
     python = sys.executable
     mib, small = mode.big_file_mib, mode.small_files
 
+    def big_file(target: Target) -> str:
+        return f"{OUTPUT_DIR}/big-{target.name}.bin"
+
+    def write_big(target: Target, run_index: int) -> list[str]:
+        return ["dd", "if=/dev/zero", f"of={big_file(target)}", "bs=1M", f"count={mib}",
+                "conv=fsync", "status=none"]  # fmt: skip
+
+    def read_big(target: Target, run_index: int) -> list[str]:
+        return ["dd", f"if={big_file(target)}", "of=/dev/null", "bs=1M", "status=none"]
+
     def small_files(folder: str) -> Callable[[Target, int], list[str]]:
-        return lambda t, i: [python, "-I", "-S", "-c", _SMALL_FILES, f"{folder}/{t.name}-r{i}",
-                             str(small)]  # fmt: skip
+        return lambda target, run_index: [
+            python, "-I", "-S", "-c", _SMALL_FILES, f"{folder}/{target.name}-r{run_index}",
+            str(small),
+        ]  # fmt: skip
 
-    def big(t: Target) -> str:
-        return f"{OUTPUT_DIR}/big-{t.name}.bin"
-
+    compileall = _fixed(python, "-m", "compileall", "-q", "-f", PACKAGE_DIR)
     return [
-        Operation((Step("git status (warm)", lambda t, i: ["git", "status"]),)),
-        Operation((Step("find . -type f | wc -l", lambda t, i: ["sh", "-c", "find . -type f | wc -l"]),)),  # fmt: skip
-        Operation((Step(f"grep -r {NEEDLE} .", lambda t, i: ["grep", "-r", NEEDLE, "."], (0, 1)),)),  # fmt: skip
-        Operation((Step("read every file (find -exec cat)", lambda t, i: ["sh", "-c", "find . -type f -exec cat {} + >/dev/null"]),)),  # fmt: skip
-        Operation((Step(f"python -m compileall -q -f ({mode.modules} modules, git-ignored output)", lambda t, i: [python, "-m", "compileall", "-q", "-f", PACKAGE_DIR]),)),  # fmt: skip
+        _one("git status (warm)", _fixed("git", "status")),
+        _one("find . -type f | wc -l", _fixed("sh", "-c", "find . -type f | wc -l")),
+        _one(f"grep -r {NEEDLE} .", _fixed("grep", "-r", NEEDLE, "."), ok_returncodes=(0, 1)),
+        _one(
+            "read every file (find -exec cat)",
+            _fixed("sh", "-c", "find . -type f -exec cat {} + >/dev/null"),
+        ),
+        _one(
+            f"python -m compileall -q -f ({mode.modules} modules, git-ignored output)", compileall
+        ),
         Operation(
             (
-                Step(f"write {mib} MiB (dd bs=1M conv=fsync), leased", lambda t, i: ["dd", "if=/dev/zero", f"of={big(t)}", "bs=1M", f"count={mib}", "conv=fsync", "status=none"]),  # fmt: skip
-                Step(f"read the {mib} MiB back (dd bs=1M)", lambda t, i: ["dd", f"if={big(t)}", "of=/dev/null", "bs=1M", "status=none"]),  # fmt: skip
+                Step(f"write {mib} MiB (dd bs=1M conv=fsync), leased", write_big),
+                Step(f"read the {mib} MiB back (dd bs=1M)", read_big),
             ),
             drain=True,
         ),
-        Operation((Step(f"create+write {small} files of 1 KiB, leased folder", small_files(OUTPUT_DIR)),), drain=True),  # fmt: skip
-        Operation((Step(f"create+write {small} files of 1 KiB, git-ignored folder", small_files(IGNORED_DIR)),), drain=True),  # fmt: skip
+        _one(
+            f"create+write {small} files of 1 KiB, leased folder",
+            small_files(OUTPUT_DIR),
+            drain=True,
+        ),
+        _one(
+            f"create+write {small} files of 1 KiB, git-ignored folder",
+            small_files(IGNORED_DIR),
+            drain=True,
+        ),
     ]
 
 
@@ -145,9 +177,12 @@ class Views:
     def up(self) -> None:
         self._generation += 1
         self.leasefs = LeasefsMount(
-            self.copy, url=self.url, workspace="bench", agent="bench",
+            self.copy,
+            url=self.url,
+            workspace="bench",
+            agent="bench",
             log_path=self.work / f"mount-{self._generation}.log",
-        ).start()  # fmt: skip
+        ).start()
         if self.bindfs is not None:
             log = self.work / f"bindfs-{self._generation}.log"
             self.bindfs_mount = BindfsMount(self.bindfs, self.native, self.peer, log).start()
@@ -265,8 +300,15 @@ def _table(mode: Mode, samples: Samples, have_bindfs: bool, tree_bytes: int) -> 
             if drains
             else ""
         )
-        table.add(step, native_text, mounted_text, peer_text, fmt_ratio(ratio(mounted, native)),
-                  fmt_ratio(ratio(peer, native)), drain_text)  # fmt: skip
+        table.add(
+            step,
+            native_text,
+            mounted_text,
+            peer_text,
+            fmt_ratio(ratio(mounted, native)),
+            fmt_ratio(ratio(peer, native)),
+            drain_text,
+        )
     runs = "one round" if mode.cold_rounds == 1 else f"{mode.cold_rounds} rounds (mounted anew)"
     table.notes += [
         f"Median of {mode.runs} runs per target, alternating native, leasefs, bindfs; "
@@ -291,4 +333,3 @@ def _data(samples: Samples, tree_bytes: int, mode: Mode) -> dict[str, Any]:
         "errors": samples.errors,
         "drains": {k: [asdict(d) for d in v] for k, v in samples.drains.items()},
     }
-

@@ -18,14 +18,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import trio
 
-from leasefs import Client
+from leasefs import Client, _registry
 
 from .modes import Mode
-from .procs import LeasefsMount, stop_mounts
+from .mounts import LeasefsMount, stop_mounts
 from .progress import say
 from .report import Section, Table
 from .stats import fmt_ratio, fmt_seconds, median, percentile, ratio
@@ -101,6 +100,8 @@ def _first_and_held_writes(native: Path, mounted: Path, iterations: int, figures
 
 
 def _has_waiter(url: str, token: str, path: str) -> bool:
+    """Whether someone queues for ``path`` on the coordinator: B is blocked in open(2)."""
+
     async def ask() -> bool:
         async with Client(url, token) as client:
             [status] = await client.holders([path])
@@ -109,25 +110,35 @@ def _has_waiter(url: str, token: str, path: str) -> bool:
     return trio.run(ask)
 
 
-def _open_in_thread(path: Path, outcome: dict[str, Any]) -> None:
+@dataclass
+class _Opened:
+    """What B's blocked open(2) came to, filled in by its thread."""
+
+    at: float | None = None
+    error: OSError | None = None
+
+
+def _open_in_thread(path: Path, outcome: _Opened) -> None:
     """B's side of a hand-off: blocks in open(2) until the mount is granted the lease."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        outcome["opened_at"] = time.perf_counter()
+        outcome.at = time.perf_counter()
         try:
             os.write(fd, b"from b\n")
         finally:
             os.close(fd)
     except OSError as exc:
-        outcome["error"] = exc
+        outcome.error = exc
 
 
 def _hand_off(a: LeasefsMount, b: LeasefsMount, url: str, token: str, index: int) -> float:
     """One hand-off of ``handoff/f{index}.txt`` from A (holding it open) to B (waiting)."""
     relative = f"handoff/f{index:03d}.txt"
     fd = os.open(a.repo / relative, os.O_WRONLY | os.O_APPEND)
-    outcome: dict[str, Any] = {}
-    waiter = threading.Thread(target=_open_in_thread, args=(b.repo / relative, outcome))
+    outcome = _Opened()
+    waiter = threading.Thread(
+        target=_open_in_thread, args=(b.repo / relative, outcome), daemon=True
+    )
     try:
         os.write(fd, b"from a\n")
         waiter.start()
@@ -140,13 +151,18 @@ def _hand_off(a: LeasefsMount, b: LeasefsMount, url: str, token: str, index: int
         closing = time.perf_counter()
         os.close(fd)
     waiter.join(WAIT_S + 30)
-    if "opened_at" not in outcome:
-        raise RuntimeError(f"B's open of {relative} did not proceed: {outcome or 'still blocked'}")
-    return float(outcome["opened_at"] - closing)
+    if outcome.at is None:
+        raise RuntimeError(f"B's open of {relative} did not proceed: {outcome.error or 'blocked'}")
+    return outcome.at - closing
 
 
-def _propagate(writer: LeasefsMount, readers: Sequence[LeasefsMount], relative: str,
-               index: int, figures: Figures) -> float:  # fmt: skip
+def _propagate(
+    writer: LeasefsMount,
+    readers: Sequence[LeasefsMount],
+    relative: str,
+    index: int,
+    figures: Figures,
+) -> float:
     """Write a new version through the writer; seconds from its close until all readers see it."""
     content = f"version {index} of {relative}, {time.time_ns()}\n".encode()
     fd = os.open(writer.repo / relative, os.O_WRONLY | os.O_TRUNC)
@@ -195,9 +211,13 @@ class Mounts:
         for name, options in specs:
             clone(self.origin, self.work / name)
             mount = LeasefsMount(
-                self.work / name, url=self.url, workspace=WORKSPACE, agent=name,
-                log_path=self.work / f"{name}.log", options=options,
-            )  # fmt: skip
+                self.work / name,
+                url=self.url,
+                workspace=WORKSPACE,
+                agent=name,
+                log_path=self.work / f"{name}.log",
+                options=options,
+            )
             self.all.append(mount)
             started.append(mount.start())
         for mount in started:
@@ -239,13 +259,14 @@ def _measure_mounts(mode: Mode, work: Path, mounts: Mounts, figures: Figures) ->
         for i in range(mode.propagation_iterations):
             seconds = _propagate(a, readers[:count], f"prop-{count}.txt", i, figures)
             figures.add(f"propagation-{count}", seconds)
-            say(f"fig 2: propagation to {count} mount(s), {i + 1}/{mode.propagation_iterations}:"
-                f" {fmt_seconds(seconds)}")  # fmt: skip
+            say(
+                f"fig 2: propagation to {count} mount(s), {i + 1}/{mode.propagation_iterations}:"
+                f" {fmt_seconds(seconds)}"
+            )
 
 
 def _token_of(mount: LeasefsMount) -> str:
-    from leasefs import _registry
-
+    """The agent token of a running mount (from its record), to ask the coordinator as it."""
     record = _registry.read(mount.repo)
     if record is None:
         raise RuntimeError(f"no mount record for {mount.repo}")
@@ -279,7 +300,9 @@ def run(mode: Mode, work: Path, url: str) -> Section:
     return section
 
 
-def _row(table: Table, name: str, samples: list[float], against: str, reference: list[float]) -> None:  # fmt: skip
+def _row(
+    table: Table, name: str, samples: list[float], against: str, reference: list[float]
+) -> None:
     table.add(
         name,
         fmt_seconds(median(samples)),
@@ -300,19 +323,43 @@ def _table(mode: Mode, figures: Figures) -> Table:
     _row(table, "client: acquire (1 path)", get("acquire"), "GET /v1/health", get("health"))
     _row(table, "client: release (1 path)", get("release"), "GET /v1/health", get("health"))
     _row(table, "client: acquire+release", get("cycle"), "GET /v1/health", get("health"))
-    _row(table, "mount: first write, new file (takes a lease)", get("first-leasefs"),
-         "same write, lease already held", get("held-leasefs"))  # fmt: skip
-    _row(table, "mount: write, lease already held", get("held-leasefs"),
-         "same write, native", get("held-native"))  # fmt: skip
-    _row(table, "mount: first write, new file (takes a lease)", get("first-leasefs"),
-         "same write, native", get("first-native"))  # fmt: skip
-    _row(table, "hand-off: A's close to B's waiting open", get("handoff"),
-         "mount: first write (uncontended)", get("first-leasefs"))  # fmt: skip
+    _row(
+        table,
+        "mount: first write, new file (takes a lease)",
+        get("first-leasefs"),
+        "same write, lease already held",
+        get("held-leasefs"),
+    )
+    _row(
+        table,
+        "mount: write, lease already held",
+        get("held-leasefs"),
+        "same write, native",
+        get("held-native"),
+    )
+    _row(
+        table,
+        "mount: first write, new file (takes a lease)",
+        get("first-leasefs"),
+        "same write, native",
+        get("first-native"),
+    )
+    _row(
+        table,
+        "hand-off: A's close to B's waiting open",
+        get("handoff"),
+        "mount: first write (uncontended)",
+        get("first-leasefs"),
+    )
     for count in mode.propagation_mounts:
         reference = mode.propagation_mounts[0]
-        _row(table, f"propagation: writer's close to {count} mount(s) showing it",
-             get(f"propagation-{count}"), f"propagation to {reference}",
-             get(f"propagation-{reference}"))  # fmt: skip
+        _row(
+            table,
+            f"propagation: writer's close to {count} mount(s) showing it",
+            get(f"propagation-{count}"),
+            f"propagation to {reference}",
+            get(f"propagation-{reference}"),
+        )
     table.notes += [
         "Writes are open+write+close of a 32-byte file from Python, timed from the first call.",
         f"A (the holder, and the writer for propagation) runs with --idle-grace "

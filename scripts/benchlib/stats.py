@@ -30,7 +30,7 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 def fmt_seconds(value: float | None) -> str:
     """A duration with a unit that keeps three significant digits readable."""
     if value is None:
-        return "–"
+        return "-"
     if value >= 1:
         return f"{value:.2f} s"
     if value >= 1e-3:
@@ -40,13 +40,13 @@ def fmt_seconds(value: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
 
 
 def fmt_bytes(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(value) >= size:
             return f"{value / size:.1f} {unit}"
@@ -55,5 +55,5 @@ def fmt_bytes(value: float | None) -> str:
 
 def fmt_rate(value: float | None, unit: str = "/s") -> str:
     if value is None:
-        return "–"
+        return "-"
     return f"{value:,.0f}{unit}"

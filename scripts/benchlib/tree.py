@@ -27,11 +27,10 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }  # fmt: skip
 
-_WORDS = (
-    "lease agent coordinator mount snapshot version event token fence renew release wait "
-    "queue path file folder branch commit merge conflict apply stream kernel cache inode "
-    "entry handle write read open close rename unlink create mode owner grace ttl"
-).split()
+_WORDS = [
+    "lease", "agent", "mount", "snapshot", "version", "event", "token", "renew", "queue",
+    "commit", "kernel", "cache", "inode", "handle", "rename", "grace",
+]  # fmt: skip
 
 
 def git(*args: str | Path, cwd: Path, timeout: float = 300) -> str:
