@@ -54,6 +54,9 @@ from leasefs.wire import (
     WorkStart,
     WorkStarted,
     WorkStatus,
+    Zone,
+    ZoneAllowance,
+    ZoneCreate,
     check_sha256,
 )
 
@@ -64,7 +67,7 @@ from ._store import AgentRow, AuditQuery
 log = logging.getLogger("leasefs.coordinator")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 422, 503)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 _SSE_PING_S = 15
 
@@ -249,7 +252,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         status: Annotated[list[WorkStatus] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[Work]:
-        return await c.work.list(agent, list(status or ["active", "parked"]), limit)
+        return await c.work.with_status(agent, list(status or ["active", "parked"]), limit)
 
     @app.get("/v1/work/{work_id}", response_model=Work)
     async def get_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
@@ -317,6 +320,24 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     @app.get("/v1/briefing", response_model=Briefing)
     async def briefing(agent: AgentDep, c: CoordinatorDep) -> Briefing:
         return await c.briefings.brief(agent, await c.path_status(agent, None))
+
+    @app.get("/v1/zones", response_model=list[Zone])
+    async def list_zones(agent: AgentDep, c: CoordinatorDep) -> list[Zone]:
+        return await c.zones.all(agent)
+
+    @app.post("/v1/zones", response_model=Zone, status_code=201)
+    async def add_zone(body: ZoneCreate, agent: AgentDep, c: CoordinatorDep) -> Zone:
+        return await c.zones.add(agent, body)
+
+    @app.delete("/v1/zones/{zone_id}", status_code=204)
+    async def remove_zone(zone_id: int, agent: AgentDep, c: CoordinatorDep) -> Response:
+        await c.zones.remove(agent, zone_id)
+        return Response(status_code=204)
+
+    @app.post("/v1/zones/allowances", status_code=204)
+    async def allow_zone(body: ZoneAllowance, agent: AgentDep, c: CoordinatorDep) -> Response:
+        await c.zones.allow(agent, body)
+        return Response(status_code=204)
 
     @app.get("/v1/audit", response_model=list[AuditEntry])
     async def audit(

@@ -3,6 +3,7 @@
     CoordinatorError                 carries an HTTP status and a stable error code
     ├── BadRequest          400      malformed_json, invalid_request
     ├── Unauthenticated     401      unauthorized, agent_left
+    ├── Forbidden           403      zone_blocked, zone_confirmation_required
     ├── NotFoundError       404      unknown_workspace, unknown_blob, no_version, not_found
     ├── ConflictError       409      lease_held, stale_token, workspace_exists
     ├── TooLarge            413      blob_too_large
@@ -39,6 +40,11 @@ class BadRequest(CoordinatorError):
 class Unauthenticated(CoordinatorError):
     status = 401
     default_code = "unauthorized"
+
+
+class Forbidden(CoordinatorError):
+    status = 403
+    default_code = "forbidden"
 
 
 class NotFoundError(CoordinatorError):

@@ -52,6 +52,7 @@ class GrantRequest:
     ttl_s: float
     work: str | None
     branch: str
+    warned: tuple[tuple[str, int, str], ...] = ()  # (path, zone id, reason) of warn zones
 
 
 _sequence = itertools.count(1)

@@ -52,6 +52,7 @@ from ._signals import EventSignals
 from ._snapshots import Snapshots
 from ._store import AgentRow, LeaseRow, Store, Tx
 from ._work import WorkSessions
+from ._zones import Zones
 
 _REAPER_MAX_SLEEP_S = 60.0
 
@@ -95,6 +96,7 @@ class Coordinator:
         self.knowledge = Knowledge(store, self._signals, clock)
         self.messages = Messages(store, self._signals, clock)
         self.briefings = Briefings(store, clock)
+        self.zones = Zones(store, self._signals, clock)
 
     # -- background work --------------------------------------------------------------------
 
@@ -272,6 +274,10 @@ class Coordinator:
                 record(
                     tx, ws, now, request.agent_id, EventType.LEASE_GRANTED, path, lease_data(row)
                 )
+                for warned_path, zone_id, reason in request.warned:
+                    if warned_path == path:
+                        record(tx, ws, now, request.agent_id, "zone.warned", path,
+                               {"zone_id": zone_id, "reason": reason}, publish=False)  # fmt: skip
             tx.upsert_lease(row)
             rows.append(row)
         latest = tx.latest_versions(ws, request.paths, request.branch)
@@ -284,6 +290,7 @@ class Coordinator:
 
     async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
         paths = tuple(dict.fromkeys(request.paths))
+        warned = await self.zones.admit(agent, paths)
         grant_request = GrantRequest(
             workspace_id=agent.workspace_id,
             agent_id=agent.id,
@@ -291,6 +298,7 @@ class Coordinator:
             ttl_s=request.ttl_s,
             work=request.work,
             branch=request.branch,
+            warned=tuple((path, zone.id, zone.reason) for path, zone in warned),
         )
         async with self._lease_lock:
             claimed = self._queue.waited_paths(agent.workspace_id)

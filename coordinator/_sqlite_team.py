@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ._store import ContextRow, MemoryRow, MessageRow, ThreadRow, WorkRow
+from ._store import ContextRow, MemoryRow, MessageRow, ThreadRow, WorkRow, ZoneRow
 
 _WORK = "id, workspace_id, owner_id, title, plan, paths, status, progress, notes, handoff, created_at, updated_at"
 _MEMORY = "id, workspace_id, agent_id, text, paths, tags, created_at, expires_at"
@@ -255,3 +255,46 @@ class SqliteTeamQueries:
             (workspace_id, name),
         ).fetchone()
         return int(row[0]) if row else None
+
+    # protected zones
+
+    def insert_zone(
+        self, workspace_id: int, glob: str, level: str, reason: str, by: int, now: float
+    ) -> ZoneRow:
+        cur = self._conn.execute(
+            "INSERT INTO zones (workspace_id, glob, level, reason, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (workspace_id, glob, level, reason, by, now),
+        )
+        return ZoneRow(int(cur.lastrowid or 0), workspace_id, glob, level, reason, now)
+
+    def zones_of(self, workspace_id: int) -> list[ZoneRow]:
+        rows = self._conn.execute(
+            "SELECT id, workspace_id, glob, level, reason, created_at FROM zones"
+            " WHERE workspace_id = ? AND removed_at IS NULL ORDER BY id",
+            (workspace_id,),
+        ).fetchall()
+        return [ZoneRow(*r) for r in rows]
+
+    def remove_zone(self, workspace_id: int, zone_id: int, now: float) -> bool:
+        cur = self._conn.execute(
+            "UPDATE zones SET removed_at = ? WHERE workspace_id = ? AND id = ? AND removed_at IS NULL",
+            (now, workspace_id, zone_id),
+        )
+        return cur.rowcount > 0
+
+    def insert_allowance(
+        self, workspace_id: int, path: str, agent_name: str, by: int, now: float
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO zone_allowances (workspace_id, path, agent_name, granted_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (workspace_id, path, agent_name, by, now),
+        )
+
+    def allowances_of(self, workspace_id: int, agent_name: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT path FROM zone_allowances WHERE workspace_id = ? AND agent_name = ?",
+            (workspace_id, agent_name),
+        ).fetchall()
+        return [str(r[0]) for r in rows]

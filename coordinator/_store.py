@@ -143,6 +143,16 @@ class MessageRow:
 
 
 @dataclass(frozen=True)
+class ZoneRow:
+    id: int
+    workspace_id: int
+    glob: str
+    level: str
+    reason: str
+    created_at: float
+
+
+@dataclass(frozen=True)
 class AuditQuery:
     workspace_id: int
     agent_id: int | None = None
@@ -203,6 +213,15 @@ class TeamTx(Protocol):
     def read_message_ids(self, agent_id: int, message_ids: Sequence[int]) -> set[int]: ...
     def mark_read(self, agent_id: int, message_ids: Sequence[int]) -> None: ...
     def agent_by_name(self, workspace_id: int, name: str) -> int | None: ...
+    def insert_zone(
+        self, workspace_id: int, glob: str, level: str, reason: str, by: int, now: float
+    ) -> ZoneRow: ...
+    def zones_of(self, workspace_id: int) -> list[ZoneRow]: ...
+    def remove_zone(self, workspace_id: int, zone_id: int, now: float) -> bool: ...
+    def insert_allowance(
+        self, workspace_id: int, path: str, agent_name: str, by: int, now: float
+    ) -> None: ...
+    def allowances_of(self, workspace_id: int, agent_name: str) -> list[str]: ...
 
 
 class Tx(TeamTx, Protocol):

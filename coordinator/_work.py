@@ -62,7 +62,9 @@ class WorkSessions:
 
         return await self._store.read(get)
 
-    async def list(self, agent: AgentRow, statuses: list[str], limit: int = 100) -> list[Work]:
+    async def with_status(
+        self, agent: AgentRow, statuses: list[str], limit: int = 100
+    ) -> list[Work]:
         return await self._store.read(
             lambda tx: works_model(tx, tx.works(agent.workspace_id, statuses, limit))
         )

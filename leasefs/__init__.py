@@ -3,6 +3,7 @@
 from ._client import Client as Client
 from ._exceptions import Conflict as Conflict
 from ._exceptions import CoordinatorUnavailable as CoordinatorUnavailable
+from ._exceptions import Forbidden as Forbidden
 from ._exceptions import InvalidRequest as InvalidRequest
 from ._exceptions import LeasefsError as LeasefsError
 from ._exceptions import LeaseHeld as LeaseHeld
@@ -20,6 +21,7 @@ __all__ = [
     "Client",
     "Conflict",
     "CoordinatorUnavailable",
+    "Forbidden",
     "InvalidPath",
     "InvalidRequest",
     "LeaseHeld",

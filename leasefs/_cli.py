@@ -11,6 +11,7 @@ import typer
 
 from . import _embedded, _mount_cli, _settings
 from ._exceptions import LeasefsError
+from ._zone_cli import zone_app
 
 app = typer.Typer(
     name="leasefs",
@@ -24,6 +25,7 @@ coordinator_app = typer.Typer(
 )
 app.add_typer(coordinator_app, name="coordinator")
 _mount_cli.register(app)
+app.add_typer(zone_app, name="zone")
 
 
 @app.callback()

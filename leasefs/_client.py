@@ -58,6 +58,9 @@ from .wire import (
     WorkspaceCreate,
     WorkStart,
     WorkStarted,
+    Zone,
+    ZoneAllowance,
+    ZoneCreate,
 )
 
 CHUNK_SIZE = 1 << 20
@@ -407,6 +410,22 @@ class Client:
         return await self._call(
             Thread, "POST", f"/threads/{thread_id}/replies", body=Reply(body=body, close=close)
         )
+
+    # -- protected zones ----------------------------------------------------------------------
+
+    async def zones(self) -> list[Zone]:
+        return await self._call_list(Zone, "GET", "/zones")
+
+    async def add_zone(self, glob: str, level: str, reason: str) -> Zone:
+        body = ZoneCreate(glob=glob, level=level, reason=reason)  # type: ignore[arg-type]
+        return await self._call(Zone, "POST", "/zones", body=body)
+
+    async def remove_zone(self, zone_id: int) -> None:
+        await self._request("DELETE", f"/zones/{zone_id}")
+
+    async def allow_zone(self, path: str, agent: str) -> None:
+        """Let agents named ``agent`` change ``path`` (a path or glob) in confirm zones."""
+        await self._request("POST", "/zones/allowances", body=ZoneAllowance(path=path, agent=agent))
 
     # -- events and audit -------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
     └── RequestRejected              the coordinator answered with an error body
         ├── InvalidRequest           400/422: malformed JSON, bad path, bad field
         ├── Unauthorized             401: missing, wrong or retired token
+        ├── Forbidden                403: a protected zone refuses the change
         ├── NotFound                 404: unknown workspace, blob, version
         ├── Conflict                 409: the request clashes with current state
         │   ├── LeaseHeld            someone else holds (or waits first for) a path
@@ -59,6 +60,10 @@ class Unauthorized(RequestRejected):
     pass
 
 
+class Forbidden(RequestRejected):
+    """A protected zone refuses the change (blocked, or not confirmed for this agent)."""
+
+
 class NotFound(RequestRejected):
     pass
 
@@ -90,6 +95,7 @@ _BY_CODE: dict[str, type[RequestRejected]] = {
 _BY_STATUS: dict[int, type[RequestRejected]] = {
     400: InvalidRequest,
     401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,

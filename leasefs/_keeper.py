@@ -23,7 +23,13 @@ import trio
 from . import _backing
 from ._applier import Applier
 from ._client import Client
-from ._exceptions import CoordinatorUnavailable, LeasefsError, LeaseHeld, StaleToken
+from ._exceptions import (
+    CoordinatorUnavailable,
+    Forbidden,
+    LeasefsError,
+    LeaseHeld,
+    StaleToken,
+)
 from .wire import Lease, LeaseRef, VersionCreate
 
 log = logging.getLogger("leasefs.mount")
@@ -168,6 +174,8 @@ class LeaseKeeper:
                 )
             except LeaseHeld as exc:
                 raise LeaseRefused(str(exc), errno=errno.EBUSY) from exc
+            except Forbidden as exc:
+                raise LeaseRefused(str(exc), errno=errno.EACCES) from exc
             except CoordinatorUnavailable as exc:
                 self.reachable = False
                 raise LeaseRefused(

@@ -205,6 +205,7 @@ class EventType(StrEnum):
     WORK_CHANGED = "work.changed"
     MESSAGE_CREATED = "message.created"
     CONTEXT_UPDATED = "context.updated"
+    ZONES_CHANGED = "zones.changed"
 
 
 class Event(_Model):
@@ -397,3 +398,27 @@ class WorkStarted(_Model):
 
     work: Work
     overlapping: list[Work]
+
+
+ZoneLevel = Literal["warn", "confirm", "block"]
+
+
+class ZoneCreate(_Model):
+    glob: Annotated[str, Field(min_length=1, max_length=4096)]
+    level: ZoneLevel
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Zone(_Model):
+    id: int
+    glob: str
+    level: ZoneLevel
+    reason: str
+    created_at: float
+
+
+class ZoneAllowance(_Model):
+    """A human's yes: agents of this name may change files matching ``path`` in confirm zones."""
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    agent: ShortText

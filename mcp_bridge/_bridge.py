@@ -8,74 +8,19 @@ snapshots uploaded by the mount. Elsewhere it registers as an agent of its own.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 
-from leasefs import Client, LeasefsError, _registry
+from leasefs import Client, LeasefsError
+from leasefs._acting import Identity
 from leasefs._control import ControlError, call
-from leasefs._embedded import resolve_coordinator_url
-from leasefs._identity import default_agent_name, default_workspace
-from leasefs._settings import resolve
 from leasefs.wire import EventType, LeaseRef
 
 log = logging.getLogger("leasefs.mcp")
 
 INBOX_URI = "leasefs://inbox"
 _RETRY_S = 2.0
-
-
-@dataclass
-class Identity:
-    coordinator: str
-    workspace: str
-    agent: str
-    token: str | None = None
-    repo: Path | None = None
-    mount_socket: Path | None = None
-
-
-def _git_toplevel(cwd: Path) -> Path:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return cwd
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else cwd
-
-
-def _mount_containing(path: Path) -> _registry.MountRecord | None:
-    real = os.path.realpath(path)
-    for record in _registry.all_records():
-        if (real == record.repo or real.startswith(record.repo + "/")) and _registry.process_alive(
-            record.pid
-        ):
-            return record
-    return None
-
-
-def resolve_identity(cwd: Path, coordinator: str | None, agent: str | None) -> Identity:
-    """Who this MCP session acts as: the mount around ``cwd``, or a new agent."""
-    record = _mount_containing(cwd)
-    if record is not None and coordinator in (None, record.coordinator):
-        return Identity(
-            coordinator=record.coordinator, workspace=record.workspace, agent=record.agent,
-            token=record.token, repo=Path(record.repo), mount_socket=Path(record.socket),
-        )  # fmt: skip
-    repo = _git_toplevel(cwd)
-    return Identity(
-        coordinator=resolve_coordinator_url(coordinator, repo),
-        workspace=resolve("workspace", None, repo) or default_workspace(repo),
-        agent=agent or resolve("agent", None, repo) or f"{default_agent_name()} (mcp)",
-        token=resolve("token", None, repo),
-        repo=repo,
-    )
 
 
 class Bridge:

@@ -66,3 +66,15 @@ class Switched(BaseModel):
     workspace: str
     agent: str
     agent_id: int
+
+
+class ZoneQuestion(BaseModel):
+    """What a person is asked before an agent may change a file in a confirm zone."""
+
+    allow: bool
+
+
+class ZoneConfirmed(BaseModel):
+    path: str
+    allowed: bool
+    note: str

@@ -3,9 +3,10 @@
 Every tool is a thin wrapper over the typed client; every answer is a pydantic model, so the
 model reads JSON text and the client gets structured content. Coordinator refusals become
 tool errors with the coordinator's sentence, never a crash.
-"""
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: the SDK reads the tools' annotations, and a
+resolver named in one is a local function it could not find from a string.)
+"""
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,13 +16,16 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, ElicitationResult
+from mcp.server.mcpserver import Context, Elicit, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from pydantic import Field, ValidationError
 
 import leasefs
 from leasefs import LeasefsError, LeaseHeld
-from leasefs._globs import any_overlap
+from leasefs._acting import Identity, resolve_identity
+from leasefs._globs import any_overlap, specs_overlap
 from leasefs.wire import (
     Briefing,
     ContextDoc,
@@ -32,9 +36,10 @@ from leasefs.wire import (
     MemoryCreate,
     Thread,
     Work,
+    Zone,
 )
 
-from ._bridge import INBOX_URI, Bridge, Identity
+from ._bridge import INBOX_URI, Bridge
 from ._checks import run_checks
 from ._results import (
     Acquired,
@@ -47,6 +52,8 @@ from ._results import (
     Started,
     Switched,
     Threads,
+    ZoneConfirmed,
+    ZoneQuestion,
 )
 
 P = ParamSpec("P")
@@ -353,6 +360,52 @@ def create_server(identity: Identity) -> MCPServer[Any]:
         """Answer in a thread; close it if the matter is settled."""
         return await bridge.client.reply(thread_id, body, close=close)
 
+    async def _confirm_zones(path: str) -> list[Zone]:
+        return [
+            z
+            for z in await bridge.client.zones()
+            if z.level == "confirm" and specs_overlap(path, z.glob)
+        ]
+
+    def _can_ask(ctx: Context) -> bool:
+        capabilities = ctx.client_capabilities
+        return capabilities is not None and capabilities.elicitation is not None
+
+    async def ask_the_person(
+        path: str, ctx: Context
+    ) -> Elicit[ZoneQuestion] | CancelledElicitation:
+        """The question for the person at the client (asked only where the client can ask)."""
+        zones = await _confirm_zones(path)
+        if not zones or not _can_ask(ctx):
+            return CancelledElicitation()
+        name = bridge.client.agent.name if bridge.client.agent else bridge.identity.agent
+        reasons = "; ".join(f"{z.glob}: {z.reason}" for z in zones)
+        return Elicit(
+            f"Agent {name} asks to change {path}, in a protected zone ({reasons}). Allow it?",
+            ZoneQuestion,
+        )
+
+    @tool
+    async def confirm_zone(
+        path: Annotated[str, Field(description="The file you need to change.")],
+        ctx: Context,
+        answer: Annotated[ElicitationResult[ZoneQuestion], Resolve(ask_the_person)],
+    ) -> ZoneConfirmed:
+        """Ask the person at your client to let you change a file in a zone that needs
+        confirmation. Where the client cannot ask, says which command a person can run."""
+        name = bridge.client.agent.name if bridge.client.agent else bridge.identity.agent
+        if not await _confirm_zones(path):
+            raise ToolError(f"no zone needing confirmation covers {path}; nothing to confirm")
+        if not _can_ask(ctx):
+            raise ToolError(
+                "this client cannot ask a person; ask one to run: "
+                f"leasefs zone allow {path} --for {name!r}"
+            )
+        if isinstance(answer, AcceptedElicitation) and answer.data.allow:
+            await bridge.client.allow_zone(path, name)
+            return ZoneConfirmed(path=path, allowed=True, note=f"{name} may now change {path}")
+        return ZoneConfirmed(path=path, allowed=False, note=f"the person said no ({answer.action})")
+
     @tool
     async def switch_workspace(name: str) -> Switched:
         """Act for another workspace (another repository) from now on."""
@@ -377,6 +430,4 @@ def run(identity: Identity) -> None:
 
 
 def default_identity(coordinator: str | None = None, agent: str | None = None) -> Identity:
-    from ._bridge import resolve_identity
-
     return resolve_identity(Path.cwd(), coordinator, agent)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import mcp.types as types
 import trio
 
+from leasefs import Client
 from tests.mcp_bridge.conftest import Connect, structured
+from tests.servers import CoordinatorProcess
 
 EXPECTED_TOOLS = {
     "briefing", "check", "start", "finish", "park", "resume", "cancel", "inspect",
@@ -142,3 +145,38 @@ async def test_switch_workspace(connect: Connect) -> None:
         assert (
             structured(await alice.call_tool("leasefs_briefing", {}))["workspace"] == "other-repo"
         )
+
+
+async def test_confirm_zone_asks_the_person_through_the_client(
+    connect: Connect, coordinator: CoordinatorProcess, workspace_name: str
+) -> None:
+    asked: list[str] = []
+
+    async def person_says_yes(
+        context: object, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"allow": True})
+
+    async with Client(coordinator.url) as admin:
+        await admin.ensure_workspace(workspace_name)
+        await admin.register(workspace_name, "admin")
+        await admin.add_zone("db/*.sql", "confirm", "schema changes need a DBA")
+        async with (
+            connect("bot", elicitation_callback=person_says_yes) as bot,
+            connect("cli") as plain,
+        ):
+            refused = await bot.call_tool("leasefs_lease_acquire", {"paths": ["db/schema.sql"]})
+            assert refused.is_error and "needs confirmation" in refused.content[0].text
+            confirmed = structured(
+                await bot.call_tool("leasefs_confirm_zone", {"path": "db/schema.sql"})
+            )
+            assert confirmed["allowed"] and "schema changes need a DBA" in asked[0]
+            structured(await bot.call_tool("leasefs_lease_acquire", {"paths": ["db/schema.sql"]}))
+            cannot_ask = await plain.call_tool("leasefs_confirm_zone", {"path": "db/other.sql"})
+            assert (
+                cannot_ask.is_error
+                and "leasefs zone allow db/other.sql" in cannot_ask.content[0].text
+            )
+            nothing = await plain.call_tool("leasefs_confirm_zone", {"path": "src/free.py"})
+            assert nothing.is_error and "nothing to confirm" in nothing.content[0].text

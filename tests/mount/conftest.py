@@ -79,11 +79,11 @@ class AgentMount:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def leasefs(
-        self, *args: str, check: bool = True, timeout: float = 90
+        self, *args: str, check: bool = True, timeout: float = 90, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "leasefs", *args], env=self.env, capture_output=True,
-            text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd,
         )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(

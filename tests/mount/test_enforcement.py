@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.mount.conftest import MountFactory, run, wait_for
+from tests.mount.conftest import MountFactory, audit_actions, run, wait_for
+from tests.servers import CoordinatorProcess
 
 
 def tree(repo: Path) -> dict[str, bytes]:
@@ -65,3 +66,27 @@ def test_ignored_and_git_paths_are_not_leased(mount_agent: MountFactory) -> None
     run("git", "status", cwd=alice.repo)
     run("git", "status", cwd=bob.repo)
     assert (bob.repo / "build.log").read_text() == "bob"
+
+
+def test_zones_are_enforced_on_every_write_in_the_mount(
+    mount_agent: MountFactory, coordinator: CoordinatorProcess, workspace_name: str
+) -> None:
+    alice = mount_agent("alice")
+
+    def zone(*args: str) -> None:  # run inside the mount: acts as alice's agent, in her workspace
+        alice.leasefs("zone", *args, cwd=alice.repo)
+
+    zone("add", "README.md", "--level", "block", "--reason", "frozen for the release")
+    zone("add", "src/**", "--level", "confirm", "--reason", "the core needs a reviewer")
+    zone("add", ".gitignore", "--level", "warn", "--reason", "affects everyone")
+    blocked = run("sh", "-c", "echo x >> README.md", cwd=alice.repo, check=False)
+    assert blocked.returncode != 0 and "permission denied" in blocked.stderr.lower()
+    unconfirmed = run("sh", "-c", "echo x >> src/app.py", cwd=alice.repo, check=False)
+    assert unconfirmed.returncode != 0 and "permission denied" in unconfirmed.stderr.lower()
+    zone("allow", "src/app.py", "--for", "alice")
+    run("sh", "-c", "echo '# reviewed' >> src/app.py", cwd=alice.repo)
+    run("sh", "-c", "echo '*.tmp' >> .gitignore", cwd=alice.repo)
+    assert ("zone.warned", "alice") in audit_actions(coordinator.url, workspace_name, ".gitignore")
+    assert (alice.repo / "README.md").read_text() == "# project\n"
+    listed = alice.leasefs("zone", "list", cwd=alice.repo).stdout
+    assert "block\tREADME.md\tfrozen for the release" in listed

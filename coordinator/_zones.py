@@ -1,0 +1,130 @@
+"""Protected zones: globs whose files need care (warn), a human's yes (confirm), or stay shut (block).
+
+Enforced where leases are granted, so every writer meets them: a mount's implicit lease, an
+MCP agent's explicit one. `block` refuses, `confirm` refuses until someone allows the agent
+(`leasefs zone allow`), `warn` grants and writes the fact into the audit log and the briefing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from leasefs._globs import specs_overlap
+from leasefs.wire import EventType, Zone, ZoneAllowance, ZoneCreate
+
+from ._errors import Forbidden, NotFoundError
+from ._records import record
+from ._signals import EventSignals
+from ._store import AgentRow, Store, Tx, ZoneRow
+
+
+def zone_model(row: ZoneRow) -> Zone:
+    return Zone.model_validate(
+        {"id": row.id, "glob": row.glob, "level": row.level, "reason": row.reason,
+         "created_at": row.created_at}
+    )  # fmt: skip
+
+
+def _covers(spec: str, path: str) -> bool:
+    return specs_overlap(path, spec)
+
+
+@dataclass(frozen=True)
+class ZoneVerdict:
+    blocked: list[tuple[str, ZoneRow]]
+    unconfirmed: list[tuple[str, ZoneRow]]
+    warned: list[tuple[str, ZoneRow]]
+
+
+def judge(zones: Sequence[ZoneRow], allowances: Sequence[str], paths: Sequence[str]) -> ZoneVerdict:
+    """Which of ``paths`` each zone level stops or flags, for an agent with ``allowances``."""
+    blocked, unconfirmed, warned = [], [], []
+    for path in paths:
+        for zone in zones:
+            if not _covers(zone.glob, path):
+                continue
+            if zone.level == "block":
+                blocked.append((path, zone))
+            elif zone.level == "confirm":
+                if not any(_covers(allowed, path) for allowed in allowances):
+                    unconfirmed.append((path, zone))
+            else:
+                warned.append((path, zone))
+    return ZoneVerdict(blocked=blocked, unconfirmed=unconfirmed, warned=warned)
+
+
+class Zones:
+    def __init__(
+        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._signals = signals
+        self._clock = clock
+
+    async def add(self, agent: AgentRow, request: ZoneCreate) -> Zone:
+        def add(tx: Tx) -> Zone:
+            now = self._clock()
+            row = tx.insert_zone(
+                agent.workspace_id, request.glob, request.level, request.reason, agent.id, now
+            )
+            record(tx, agent.workspace_id, now, agent.id, EventType.ZONES_CHANGED, None,
+                   {"zone_id": row.id, "glob": row.glob, "level": row.level, "reason": row.reason})  # fmt: skip
+            return zone_model(row)
+
+        zone = await self._store.run(add)
+        self._signals.notify([agent.workspace_id])
+        return zone
+
+    async def all(self, agent: AgentRow) -> list[Zone]:
+        return await self._store.read(
+            lambda tx: [zone_model(z) for z in tx.zones_of(agent.workspace_id)]
+        )
+
+    async def remove(self, agent: AgentRow, zone_id: int) -> None:
+        def remove(tx: Tx) -> None:
+            now = self._clock()
+            if not tx.remove_zone(agent.workspace_id, zone_id, now):
+                raise NotFoundError(f"there is no zone {zone_id}", code="unknown_zone")
+            record(tx, agent.workspace_id, now, agent.id, EventType.ZONES_CHANGED, None,
+                   {"zone_id": zone_id, "removed": True})  # fmt: skip
+
+        await self._store.run(remove)
+        self._signals.notify([agent.workspace_id])
+
+    async def allow(self, agent: AgentRow, allowance: ZoneAllowance) -> None:
+        def allow(tx: Tx) -> None:
+            now = self._clock()
+            tx.insert_allowance(agent.workspace_id, allowance.path, allowance.agent, agent.id, now)
+            record(tx, agent.workspace_id, now, agent.id, "zone.allowed", allowance.path,
+                   {"agent": allowance.agent}, publish=False)  # fmt: skip
+
+        await self._store.run(allow)
+
+    async def admit(self, agent: AgentRow, paths: Sequence[str]) -> list[tuple[str, ZoneRow]]:
+        """Refuse paths in block zones and unconfirmed confirm zones; return the warned ones."""
+
+        def judge_tx(tx: Tx) -> ZoneVerdict:
+            zones = tx.zones_of(agent.workspace_id)
+            if not zones:
+                return ZoneVerdict([], [], [])
+            return judge(zones, tx.allowances_of(agent.workspace_id, agent.name), paths)
+
+        verdict = await self._store.read(judge_tx)
+        if verdict.blocked:
+            path, zone = verdict.blocked[0]
+            raise Forbidden(
+                f"{path} is in a blocked zone ({zone.glob}): {zone.reason}",
+                code="zone_blocked",
+                details={"path": path, "zone_id": zone.id, "reason": zone.reason},
+            )
+        if verdict.unconfirmed:
+            path, zone = verdict.unconfirmed[0]
+            raise Forbidden(
+                f"{path} is in a zone that needs confirmation ({zone.glob}): {zone.reason}. "
+                f"A person can allow it: leasefs zone allow {path} --for {agent.name!r}",
+                code="zone_confirmation_required",
+                details={"path": path, "zone_id": zone.id, "reason": zone.reason},
+            )
+        return verdict.warned
