@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 from typing import NewType
 
@@ -33,12 +34,20 @@ _FALLBACK_START = 1 << 48
 _MAX_INODE = (1 << 64) - 1
 
 
+REPLACED_GRACE_S = 5.0
+"""How long a lookup the kernel made just before a file was replaced underneath (an incoming
+version moved into place) may still read or stat it: it gets the replacement, as a lookup a
+moment later would, instead of ENOENT for a file that never stopped existing."""
+
+
 @dataclass(slots=True)
 class _Node:
     path: str | None
     key: tuple[int, int]
     kind: int
     lookups: int = 0
+    former: str | None = None  # the path it had until unlinked or replaced
+    detached_at: float = 0.0
 
 
 def join(parent: str, name: str) -> str:
@@ -72,6 +81,15 @@ class InodeTable:
         """The path `inode` stands for, or None once it was unlinked or replaced."""
         node = self._nodes.get(inode)
         return None if node is None else node.path
+
+    def recent_former_path(self, inode: InodeId) -> str | None:
+        """The path `inode` had if it was detached moments ago (see `REPLACED_GRACE_S`)."""
+        node = self._nodes.get(inode)
+        if node is None or node.former is None:
+            return None
+        if time.monotonic() - node.detached_at > REPLACED_GRACE_S:
+            return None
+        return node.former
 
     def id_of(self, path: str) -> InodeId | None:
         """The inode currently standing for `path`, if the kernel may know one."""
@@ -182,6 +200,7 @@ class InodeTable:
         node = self._nodes[inode]
         if node.path is not None and self._by_path.get(node.path) == inode:
             del self._by_path[node.path]
+        node.former, node.detached_at = node.path, time.monotonic()
         node.path = None
         if node.lookups <= 0:
             del self._nodes[inode]

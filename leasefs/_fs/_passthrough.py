@@ -126,6 +126,15 @@ class Passthrough(pyfuse3.Operations):
         """The path the open file `fh` was opened under (what its lease was taken on)."""
         return self._handles.file(fh).path
 
+    def _readable_path(self, inode: InodeId) -> str:
+        """Where to read `inode`: its path, or the one it had until replaced a moment ago."""
+        path = self._inodes.path_of(inode)
+        if path is None:
+            path = self._inodes.recent_former_path(inode)
+        if path is None:
+            raise FUSEError(errno.ENOENT)
+        return path
+
     def write_handles(self, path: str) -> int:
         """How many opens that could write are open under `path` right now."""
         return self._handles.writers(path)
@@ -188,9 +197,9 @@ class Passthrough(pyfuse3.Operations):
         if path is not None:
             return self._lstat(path)
         fd = self._handles.fd_for(inode)  # unlinked but still open somewhere
-        if fd is None:
-            raise FUSEError(errno.ENOENT)
-        return os.fstat(fd)
+        if fd is not None:
+            return os.fstat(fd)
+        return self._lstat(self._readable_path(inode))
 
     async def _admit(
         self, ctx: RequestContext, kind: Mutation, resolve: Callable[[], tuple[str, ...]]
@@ -501,7 +510,7 @@ class Passthrough(pyfuse3.Operations):
             kind = Mutation.TRUNCATE if truncate else Mutation.WRITE_OPEN
             (path,) = await self._admit(ctx, kind, lambda: (self.path_of(ino),))
         else:
-            path = self.path_of(ino)
+            path = self._readable_path(ino)
         fd = os.open(_rel(path), _backing_flags(flags), dir_fd=self._root)
         try:
             return self._new_open(fd, ino, path, writable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -102,3 +103,34 @@ def test_concurrent_writers_to_different_files_both_land(mount_agent: MountFacto
         t.join(30)
     wait_for(lambda: content(alice.repo / "b.txt") == "b 4\n", what="bob's file at alice")
     wait_for(lambda: content(bob.repo / "a.txt") == "a 4\n", what="alice's file at bob")
+
+
+def test_readers_never_see_a_file_vanish_while_versions_move_in(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice", "--idle-grace", "0.05"), mount_agent("bob")
+    target = bob.repo / "src" / "app.py"
+    stop = threading.Event()
+    failures: list[str] = []
+    reads = 0
+
+    def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            try:
+                os.stat(target)
+                with open(target) as f:
+                    f.read()
+                reads += 1
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(10):
+            (alice.repo / "src" / "app.py").write_text(f"print({i})\n")
+            wait_for(lambda i=i: content(target) == f"print({i})\n", what=f"version {i} at bob")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert reads > 100
+    assert failures == [], f"{len(failures)} failed reads, e.g. {failures[:3]}"
