@@ -108,9 +108,9 @@ class Client:
         self.workspace: str | None = None
         self._timeout = timeout
         # Plain http needs no CA bundle, and loading one costs ~30 ms of CPU per client.
-        tls = self.base_url.startswith("https://")
+        verify = self.base_url.startswith("https://")
         self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1", timeout=timeout, verify=True if tls else False
+            base_url=self.base_url + "/v1", timeout=timeout, verify=verify
         )
 
     async def __aenter__(self) -> Self:
