@@ -9,7 +9,7 @@ from typing import Annotated
 import trio
 import typer
 
-from . import _embedded, _mount_cli, _settings
+from . import _embedded, _mount_cli, _settings, _work_cli
 from ._exceptions import LeasefsError
 from ._zone_cli import zone_app
 
@@ -26,6 +26,8 @@ coordinator_app = typer.Typer(
 app.add_typer(coordinator_app, name="coordinator")
 _mount_cli.register(app)
 app.add_typer(zone_app, name="zone")
+app.command()(_work_cli.finish)
+app.command()(_work_cli.tracker)
 
 
 @app.callback()

@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError
 import leasefs
 from leasefs import LeasefsError, LeaseHeld
 from leasefs._acting import Identity, resolve_identity
+from leasefs._checks import run_checks
 from leasefs._globs import any_overlap, specs_overlap
 from leasefs.wire import (
     Briefing,
@@ -40,7 +41,6 @@ from leasefs.wire import (
 )
 
 from ._bridge import INBOX_URI, Bridge
-from ._checks import run_checks
 from ._results import (
     Acquired,
     CheckReport,
