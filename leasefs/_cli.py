@@ -131,6 +131,44 @@ def mcp(
 
 
 @app.command()
+def install(
+    scope: Annotated[
+        str, typer.Option(help="user: each client's own config; project: this repository's.")
+    ] = "user",
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; change nothing.")] = False,
+    rules: Annotated[
+        bool, typer.Option(help="Also add the working rules to AGENTS.md / CLAUDE.md.")
+    ] = False,
+) -> None:
+    """Add the leasefs MCP server to every installed agent and IDE (idempotent, with backups)."""
+    from . import _install
+
+    if scope not in ("user", "project"):
+        typer.echo("leasefs: error: --scope is user or project", err=True)
+        raise typer.Exit(2)
+    repo = Path.cwd()
+    changes = _install.install(scope=scope, home=Path.home(), repo=repo, dry_run=dry_run)  # type: ignore[arg-type]
+    if rules:
+        changes += _install.add_rules(repo, dry_run=dry_run)
+    typer.echo(("(dry run) " if dry_run else "") + _install.describe(changes))
+
+
+@app.command()
+def uninstall(
+    rules: Annotated[
+        bool, typer.Option(help="Also remove the working rules from AGENTS.md / CLAUDE.md.")
+    ] = False,
+) -> None:
+    """Remove exactly what `leasefs install` added (the original files come back when unchanged)."""
+    from . import _install
+
+    changes = _install.uninstall()
+    if rules:
+        changes += _install.remove_rules(Path.cwd())
+    typer.echo(_install.describe(changes))
+
+
+@app.command()
 def demo() -> None:
     """Show the whole story in about ten seconds: two agents, one file, nothing lost."""
     from ._demo import DemoFailed, run_demo
