@@ -58,7 +58,7 @@ async def make_agent(
     async def factory(
         name: str = "agent", *, url: str | None = None, workspace: str | None = None
     ) -> Client:
-        client = Client(url or coordinator.url)
+        client = Client(url or coordinator.url, timeout=30)  # generous: CI machines are shared
         clients.append(client)
         ws = workspace or workspace_name
         await client.ensure_workspace(ws)

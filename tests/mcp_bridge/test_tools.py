@@ -180,3 +180,32 @@ async def test_confirm_zone_asks_the_person_through_the_client(
             )
             nothing = await plain.call_tool("leasefs_confirm_zone", {"path": "src/free.py"})
             assert nothing.is_error and "nothing to confirm" in nothing.content[0].text
+
+
+async def test_check_inspect_and_cancel(connect: Connect) -> None:
+    async with connect("alice") as alice, connect("bob") as bob:
+        started = structured(await alice.call_tool(
+            "leasefs_start", {"title": "api", "paths": ["api/routes.py"], "lease": True}))  # fmt: skip
+        structured(await alice.call_tool(
+            "leasefs_remember", {"text": "routes are versioned", "paths": ["api/routes.py"]}))  # fmt: skip
+        report = structured(
+            await bob.call_tool("leasefs_check", {"paths": ["api/routes.py", "free.py"]})
+        )
+        held, free = report["paths"]
+        assert held["lease"]["holder"]["name"] == "alice" and held["lease"]["work"] == "api"
+        assert [w["title"] for w in held["overlapping_work"]] == ["api"]
+        assert [m["text"] for m in held["memories"]] == ["routes are versioned"]
+        assert free["lease"] is None and free["history"] == []
+        inspected = structured(
+            await bob.call_tool("leasefs_inspect", {"work_id": started["work"]["id"]})
+        )
+        assert inspected["work"]["title"] == "api"
+        assert [s["path"] for s in inspected["leases"]] == ["api/routes.py"]
+        refused = await bob.call_tool("leasefs_cancel", {"work_id": started["work"]["id"]})
+        assert refused.is_error and "only its owner" in refused.content[0].text
+        cancelled = structured(
+            await alice.call_tool("leasefs_cancel", {"work_id": started["work"]["id"]})
+        )
+        assert cancelled["status"] == "cancelled"
+        bad = await bob.call_tool("leasefs_check", {"paths": ["/etc/passwd"]})
+        assert bad.is_error and "leading '/'" in bad.content[0].text
