@@ -11,7 +11,7 @@ from tests.mount.conftest import MountFactory
 def test_finish_with_checks_releases_and_the_tracker_shows_the_handoff(
     mount_agent: MountFactory,
 ) -> None:
-    alice = mount_agent("alice")
+    alice = mount_agent("alice", "--idle-grace", "60")  # the lease stays until finish releases it
     (alice.repo / "leasefs.toml").write_text(
         '[checks]\nbuild = "test -f README.md"\ntest = "echo 2 tests failed; exit 3"\n'
     )
