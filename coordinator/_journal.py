@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import trio
 
 from leasefs.wire import AuditEntry, ConflictReport, Event, EventType
 
+from ._component import StoreComponent
 from ._records import record
-from ._signals import EventSignals
-from ._store import AgentRow, AuditQuery, EventRow, Store, Tx
+from ._store import AgentRow, AuditQuery, EventRow, Tx
 
 
-class Journal:
-    def __init__(
-        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._signals = signals
-        self._clock = clock
-
+class Journal(StoreComponent):
     async def events_after(self, agent: AgentRow, after_id: int, limit: int = 500) -> list[Event]:
         rows: list[EventRow] = await self._store.read(
             lambda tx: tx.events_after(agent.workspace_id, after_id, limit)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from leasefs._globs import any_overlap
 from leasefs.wire import ContextDoc, ContextUpdate, EventType, Memory, MemoryCreate
 
+from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._signals import EventSignals
-from ._store import AgentRow, ContextRow, MemoryRow, Store, Tx
+from ._store import AgentRow, ContextRow, MemoryRow, Tx
 
 STALE_AFTER_CHANGES = 5
 """A memory about files that have had this many versions since is flagged stale."""
@@ -48,14 +47,7 @@ def context_model(tx: Tx, row: ContextRow | None) -> ContextDoc:
     )  # fmt: skip
 
 
-class Knowledge:
-    def __init__(
-        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._signals = signals
-        self._clock = clock
-
+class Knowledge(StoreComponent):
     async def remember(self, agent: AgentRow, request: MemoryCreate) -> Memory:
         def remember(tx: Tx) -> Memory:
             now = self._clock()

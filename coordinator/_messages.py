@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from leasefs.wire import Ask, EventType, Message, Reply, Thread
 
+from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._signals import EventSignals
-from ._store import AgentRow, Store, ThreadRow, Tx
+from ._store import AgentRow, ThreadRow, Tx
 
 
 def thread_model(tx: Tx, row: ThreadRow, reader_id: int) -> Thread:
@@ -39,14 +36,7 @@ def unread_threads(tx: Tx, agent: AgentRow, limit: int = 50) -> list[Thread]:
     return [t for t in threads if any(not m.read for m in t.messages)][:limit]
 
 
-class Messages:
-    def __init__(
-        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._signals = signals
-        self._clock = clock
-
+class Messages(StoreComponent):
     def _recipient(self, tx: Tx, agent: AgentRow, to: str) -> tuple[str, int | None]:
         kind, _, target = to.partition(":")
         if kind == "team":

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from leasefs._globs import any_overlap
 from leasefs.wire import EventType, Handoff, Work, WorkPark, WorkStart, WorkStarted
 
+from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._signals import EventSignals
-from ._store import AgentRow, Store, Tx, WorkRow
+from ._store import AgentRow, Tx, WorkRow
 
 
 def work_model(row: WorkRow, agents: dict[int, AgentRow]) -> Work:
@@ -29,14 +28,7 @@ def works_model(tx: Tx, rows: list[WorkRow]) -> list[Work]:
     return [work_model(r, agents) for r in rows]
 
 
-class WorkSessions:
-    def __init__(
-        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._signals = signals
-        self._clock = clock
-
+class WorkSessions(StoreComponent):
     async def start(self, agent: AgentRow, request: WorkStart) -> WorkStarted:
         def start(tx: Tx) -> WorkStarted:
             now = self._clock()

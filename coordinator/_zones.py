@@ -7,17 +7,16 @@ MCP agent's explicit one. `block` refuses, `confirm` refuses until someone allow
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from leasefs._globs import specs_overlap
 from leasefs.wire import EventType, Zone, ZoneAllowance, ZoneCreate
 
+from ._component import StoreComponent
 from ._errors import Forbidden, NotFoundError
 from ._records import record
-from ._signals import EventSignals
-from ._store import AgentRow, Store, Tx, ZoneRow
+from ._store import AgentRow, Tx, ZoneRow
 
 
 def zone_model(row: ZoneRow) -> Zone:
@@ -55,14 +54,7 @@ def judge(zones: Sequence[ZoneRow], allowances: Sequence[str], paths: Sequence[s
     return ZoneVerdict(blocked=blocked, unconfirmed=unconfirmed, warned=warned)
 
 
-class Zones:
-    def __init__(
-        self, store: Store, signals: EventSignals, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._signals = signals
-        self._clock = clock
-
+class Zones(StoreComponent):
     async def add(self, agent: AgentRow, request: ZoneCreate) -> Zone:
         def add(tx: Tx) -> Zone:
             now = self._clock()
