@@ -309,7 +309,23 @@ class Coordinator:
             if request.wait_s <= 0:
                 raise await self._lease_held(agent.workspace_id, paths, outcome)
             waiter = self._queue.add(grant_request)
+            await self._recall(agent, outcome.holders)
         return await self._wait(waiter, request.wait_s)
+
+    async def _recall(self, asker: AgentRow, holders: Sequence[Lease]) -> None:
+        """Tell each holder that someone waits (as SMB leases and NFSv4 delegations do): its
+        mount gives the lease back as soon as no write handle is open, skipping the grace."""
+        if not holders:
+            return
+
+        def recall(tx: Tx) -> None:
+            now = self._clock()
+            for lease in holders:
+                record(tx, asker.workspace_id, now, asker.id, EventType.LEASE_RECALLED, lease.path,
+                       {"token": lease.token, "holder_id": lease.holder.id, "by": asker.name})  # fmt: skip
+
+        await self._store.run(recall)
+        self._notify([asker.workspace_id])
 
     async def _wait(self, waiter: Waiter, wait_s: float) -> LeaseGrant:
         """Wait in line; on timeout leave the line, on cancellation give back a late grant."""

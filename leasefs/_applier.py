@@ -82,7 +82,7 @@ class Applier:
     ) -> None:
         self._client = client
         self._root_fd = root_fd
-        self._agent_id = agent_id
+        self.agent_id = agent_id
         self._branch = branch
         self._in_scope = in_scope
         self._on_changed = on_changed
@@ -99,7 +99,7 @@ class Applier:
 
     def _wanted(self, version: Version) -> bool:
         return (
-            version.author.id != self._agent_id
+            version.author.id != self.agent_id
             and version.branch == self._branch
             and self._in_scope(version.path)
         )

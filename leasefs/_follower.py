@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -30,6 +31,7 @@ class Follower:
         self.last_id: int | None = None
         self.connected = False
         self.caught_up = trio.Event()
+        self.on_recall: Callable[[str, int], None] | None = None
 
     def _saved_cursor(self) -> int | None:
         if self._cursor_file is None:
@@ -74,6 +76,13 @@ class Follower:
         async with self._client.open_events(after=self.last_id) as events:
             self.connected = True
             async for event in events:
+                if (
+                    event.type == EventType.LEASE_RECALLED
+                    and self.on_recall is not None
+                    and event.path
+                    and event.data.get("holder_id") == self._applier.agent_id
+                ):
+                    self.on_recall(event.path, int(event.data["token"]))
                 if event.type == EventType.VERSION_CREATED:
                     version = Version.model_validate(event.data)
                     try:

@@ -57,6 +57,7 @@ class HeldLease:
     expires_at: float
     last_used: float = 0.0  # trio clock
     state: State = State.HELD
+    recalled: bool = False  # another agent waits: no idle grace
     released: trio.Event = field(default_factory=trio.Event)
 
 
@@ -134,6 +135,13 @@ class LeaseKeeper:
         now = trio.current_time()
         for path in paths:
             self._held[path].last_used = now
+
+    def recall(self, path: str, token: int) -> None:
+        """Someone waits for ``path``: give it back as soon as no write handle is open."""
+        lease = self._held.get(path)
+        if lease is not None and lease.token == token and lease.state is State.HELD:
+            lease.recalled = True
+            self._wake_releaser.set()
 
     def writer_closed(self, path: str) -> None:
         """A write handle on ``path`` was closed: the idle grace starts now."""
@@ -266,7 +274,7 @@ class LeaseKeeper:
                 for h in self._held.values()
                 if h.state is State.HELD
                 and self._open_writers(h.path) == 0
-                and now - h.last_used >= self.options.idle_grace_s
+                and (h.recalled or now - h.last_used >= self.options.idle_grace_s)
             ]
             if idle:
                 await self.release([h.path for h in idle])
@@ -300,6 +308,7 @@ class LeaseKeeper:
                 if outcome is _Release.RETRY:
                     lease.state = State.HELD
                     lease.last_used = trio.current_time()
+                    lease.recalled = False  # retry after the grace, not in a tight loop
                 elif self._held.get(lease.path) is lease:
                     del self._held[lease.path]
                 old_event, lease.released = lease.released, trio.Event()

@@ -130,6 +130,7 @@ class MountDaemon:
                 )
                 fs.keeper = keeper
                 follower = Follower(client, applier, cursor_path)
+                follower.on_recall = keeper.recall
                 self._running = _Running(
                     client, fs, applier, keeper, follower, registered.agent.id, underlying_dev
                 )

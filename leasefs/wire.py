@@ -200,6 +200,7 @@ class EventType(StrEnum):
     LEASE_GRANTED = "lease.granted"
     LEASE_RELEASED = "lease.released"
     LEASE_EXPIRED = "lease.expired"
+    LEASE_RECALLED = "lease.recalled"
     VERSION_CREATED = "version.created"
     CONFLICT_DETECTED = "conflict.detected"
     WORK_CHANGED = "work.changed"

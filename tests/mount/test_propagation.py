@@ -134,3 +134,16 @@ def test_readers_never_see_a_file_vanish_while_versions_move_in(mount_agent: Mou
         thread.join(10)
     assert reads > 100
     assert failures == [], f"{len(failures)} failed reads, e.g. {failures[:3]}"
+
+
+def test_a_waiting_writer_recalls_the_lease_instead_of_waiting_out_the_grace(
+    mount_agent: MountFactory,
+) -> None:
+    alice = mount_agent("alice", "--idle-grace", "120")  # without recall, bob would wait 2 min
+    bob = mount_agent("bob", "--wait", "60")
+    (alice.repo / "src" / "app.py").write_text("print('alice')\n")  # closed: held for the grace
+    assert "src/app.py" in alice.leasefs("status", str(alice.repo)).stdout
+    started = time.monotonic()
+    run("sh", "-c", "echo 'print(\"bob\")' >> src/app.py", cwd=bob.repo, timeout=50)
+    assert time.monotonic() - started < 60, "the write waited out the grace: no recall"
+    assert content(bob.repo / "src" / "app.py") == "print('alice')\nprint(\"bob\")\n"
