@@ -34,6 +34,9 @@ from .wire import Lease, LeaseRef, VersionCreate
 
 log = logging.getLogger("leasefs.mount")
 
+_PARALLEL_SNAPSHOTS = 4
+_RELEASE_BATCH = 500
+
 
 class LeaseRefused(Exception):
     """A change cannot proceed; ``errno`` is what the system call fails with."""
@@ -291,21 +294,31 @@ class LeaseKeeper:
     async def release(self, paths: Sequence[str] | None = None) -> list[str]:
         """Snapshot and release ``paths`` (all held ones if None) now; returns those released.
 
-        A path whose release could not reach the coordinator stays held and is tried again
-        after the idle grace; one whose lease was lost meanwhile is dropped (its file stays).
+        Snapshots are taken a few at a time, then every lease goes back in one request. A path
+        whose release could not reach the coordinator stays held and is tried again after the
+        idle grace; one whose lease was lost meanwhile is dropped (its file stays).
         """
         chosen = [
             h for h in self.held() if h.state is State.HELD and (paths is None or h.path in paths)
         ]
         for lease in chosen:
             lease.state = State.RELEASING
-        released: list[str] = []
-        for lease in chosen:
-            outcome = _Release.RETRY
-            try:
-                outcome = await self._snapshot_and_release(lease)
-            finally:
-                if outcome is _Release.RETRY:
+        outcomes = dict.fromkeys((lease.path for lease in chosen), _Release.RETRY)
+        try:
+            limiter = trio.CapacityLimiter(_PARALLEL_SNAPSHOTS)
+
+            async def snapshot(lease: HeldLease) -> None:
+                async with limiter:
+                    outcomes[lease.path] = await self._snapshot(lease)
+
+            async with trio.open_nursery() as nursery:
+                for lease in chosen:
+                    nursery.start_soon(snapshot, lease)
+            ready = [lease for lease in chosen if outcomes[lease.path] is _Release.DONE]
+            outcomes.update(await self._give_back(ready))
+        finally:
+            for lease in chosen:
+                if outcomes[lease.path] is _Release.RETRY:
                     lease.state = State.HELD
                     lease.last_used = trio.current_time()
                     lease.recalled = False  # retry after the grace, not in a tight loop
@@ -313,11 +326,39 @@ class LeaseKeeper:
                     del self._held[lease.path]
                 old_event, lease.released = lease.released, trio.Event()
                 old_event.set()
-            if outcome is _Release.DONE:
-                released.append(lease.path)
-        return released
+        return [lease.path for lease in chosen if outcomes[lease.path] is _Release.DONE]
 
-    async def _snapshot_and_release(self, lease: HeldLease) -> _Release:
+    async def _give_back(self, leases: list[HeldLease]) -> dict[str, _Release]:
+        """Release in one request; if one lease is stale, one by one (the rest still go back)."""
+        if not leases:
+            return {}
+        if len(leases) > _RELEASE_BATCH:  # the coordinator takes up to 1,000 per request
+            results: dict[str, _Release] = {}
+            for start in range(0, len(leases), _RELEASE_BATCH):
+                results.update(await self._give_back(leases[start : start + _RELEASE_BATCH]))
+            return results
+        refs = [LeaseRef(path=lease.path, token=lease.token) for lease in leases]
+        try:
+            await self._client.release(refs)
+            return dict.fromkeys((r.path for r in refs), _Release.DONE)
+        except StaleToken:
+            if len(refs) == 1:
+                log.error("lease on %s was lost before it was given back", refs[0].path)
+                return {refs[0].path: _Release.LOST}
+        except CoordinatorUnavailable as exc:
+            self.reachable = False
+            log.warning("could not release %d lease(s) yet (will retry): %s", len(refs), exc)
+            return dict.fromkeys((r.path for r in refs), _Release.RETRY)
+        except LeasefsError as exc:
+            log.error("could not release %d lease(s) (will retry): %s", len(refs), exc)
+            return dict.fromkeys((r.path for r in refs), _Release.RETRY)
+        one_by_one: dict[str, _Release] = {}
+        for lease in leases:
+            one_by_one.update(await self._give_back([lease]))
+        return one_by_one
+
+    async def _snapshot(self, lease: HeldLease) -> _Release:
+        """Record the lease's content as a version if it changed; DONE means ready to release."""
         self.pending_snapshots += 1
         try:
             local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, lease.path)
@@ -335,7 +376,6 @@ class LeaseKeeper:
                     mode=local.mode if local else None,
                 )
                 await self._client.create_version(version)
-            await self._client.release([LeaseRef(path=lease.path, token=lease.token)])
             return _Release.DONE
         except StaleToken:
             log.error(
@@ -345,10 +385,10 @@ class LeaseKeeper:
             return _Release.LOST
         except CoordinatorUnavailable as exc:
             self.reachable = False
-            log.warning("could not release %s yet (will retry): %s", lease.path, exc)
+            log.warning("could not snapshot %s yet (will retry): %s", lease.path, exc)
             return _Release.RETRY
         except LeasefsError as exc:
-            log.error("could not release %s (will retry): %s", lease.path, exc)
+            log.error("could not snapshot %s (will retry): %s", lease.path, exc)
             return _Release.RETRY
         finally:
             self.pending_snapshots -= 1
