@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import trio
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sse_starlette import EventSourceResponse
@@ -87,6 +88,8 @@ async def _current_agent(
 
 
 CoordinatorDep = Annotated[Coordinator, Depends(_coordinator)]
+MAX_ROW_ID = 2**63 - 1  # SQLite's (and PostgreSQL's bigint) largest integer
+RowId = Annotated[int, FastAPIPath(ge=0, le=MAX_ROW_ID)]
 AgentDep = Annotated[AgentRow, Depends(_current_agent)]
 
 
@@ -222,12 +225,12 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def events(
         agent: AgentDep,
         c: CoordinatorDep,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> EventSourceResponse:
         start = after
         if start is None and last_event_id:
-            if not last_event_id.isdigit():
+            if not last_event_id.isdigit() or int(last_event_id) > MAX_ROW_ID:
                 raise BadRequest("Last-Event-ID must be an event id (a whole number)")
             start = int(last_event_id)
         return EventSourceResponse(_event_stream(c, agent, start or 0), ping=_SSE_PING_S)
@@ -255,23 +258,25 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return await c.work.with_status(agent, list(status or ["active", "parked"]), limit)
 
     @app.get("/v1/work/{work_id}", response_model=Work)
-    async def get_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+    async def get_work(work_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Work:
         return await c.work.get(agent, work_id)
 
     @app.post("/v1/work/{work_id}/finish", response_model=Work)
-    async def finish_work(work_id: int, body: Handoff, agent: AgentDep, c: CoordinatorDep) -> Work:
+    async def finish_work(
+        work_id: RowId, body: Handoff, agent: AgentDep, c: CoordinatorDep
+    ) -> Work:
         return await c.work.finish(agent, work_id, body)
 
     @app.post("/v1/work/{work_id}/park", response_model=Work)
-    async def park_work(work_id: int, body: WorkPark, agent: AgentDep, c: CoordinatorDep) -> Work:
+    async def park_work(work_id: RowId, body: WorkPark, agent: AgentDep, c: CoordinatorDep) -> Work:
         return await c.work.park(agent, work_id, body)
 
     @app.post("/v1/work/{work_id}/resume", response_model=Work)
-    async def resume_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+    async def resume_work(work_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Work:
         return await c.work.resume(agent, work_id)
 
     @app.post("/v1/work/{work_id}/cancel", response_model=Work)
-    async def cancel_work(work_id: int, agent: AgentDep, c: CoordinatorDep) -> Work:
+    async def cancel_work(work_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Work:
         return await c.work.cancel(agent, work_id)
 
     @app.post("/v1/memories", response_model=Memory, status_code=201)
@@ -289,7 +294,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return await c.knowledge.recall(agent, query, path or [], limit)
 
     @app.delete("/v1/memories/{memory_id}", status_code=204)
-    async def forget(memory_id: int, agent: AgentDep, c: CoordinatorDep) -> Response:
+    async def forget(memory_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Response:
         await c.knowledge.forget(agent, memory_id)
         return Response(status_code=204)
 
@@ -306,11 +311,11 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return await c.messages.ask(agent, body)
 
     @app.get("/v1/threads/{thread_id}", response_model=Thread)
-    async def thread(thread_id: int, agent: AgentDep, c: CoordinatorDep) -> Thread:
+    async def thread(thread_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Thread:
         return await c.messages.thread(agent, thread_id)
 
     @app.post("/v1/threads/{thread_id}/replies", response_model=Thread)
-    async def reply(thread_id: int, body: Reply, agent: AgentDep, c: CoordinatorDep) -> Thread:
+    async def reply(thread_id: RowId, body: Reply, agent: AgentDep, c: CoordinatorDep) -> Thread:
         return await c.messages.reply(agent, thread_id, body)
 
     @app.get("/v1/inbox", response_model=list[Thread])
@@ -330,7 +335,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return await c.zones.add(agent, body)
 
     @app.delete("/v1/zones/{zone_id}", status_code=204)
-    async def remove_zone(zone_id: int, agent: AgentDep, c: CoordinatorDep) -> Response:
+    async def remove_zone(zone_id: RowId, agent: AgentDep, c: CoordinatorDep) -> Response:
         await c.zones.remove(agent, zone_id)
         return Response(status_code=204)
 
@@ -343,11 +348,11 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def audit(
         agent: AgentDep,
         c: CoordinatorDep,
-        agent_id: int | None = None,
+        agent_id: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None,
         path: str | None = None,
         since: float | None = None,
         until: float | None = None,
-        after_id: int | None = None,
+        after_id: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None,
         limit: Annotated[int, Query(ge=1, le=100000)] = 1000,
     ) -> list[AuditEntry]:
         query = AuditQuery(

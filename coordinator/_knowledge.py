@@ -18,7 +18,8 @@ STALE_AFTER_CHANGES = 5
 
 def fts_query(text: str) -> str:
     """Search words as FTS5 literals joined by OR: no query syntax reaches SQLite."""
-    words = [w for w in text.replace('"', " ").split() if w]
+    cleaned = "".join(c if c.isprintable() else " " for c in text.replace('"', " "))
+    words = [w for w in cleaned.split() if w]
     return " OR ".join(f'"{w}"' for w in words)
 
 

@@ -117,13 +117,15 @@ class Coordinator:
 
     async def expire_due(self) -> None:
         async with self._lease_lock:
-            now = self._clock()
-            workspaces = await self._store.run(
-                lambda tx: expire(tx, tx.leases_expired_by(now), now)
-            )
-            self._notify(workspaces)
-            for workspace_id in workspaces:
-                await self._serve_waiters(workspace_id)
+            await self._expire_due_locked()
+
+    async def _expire_due_locked(self) -> None:
+        """Expire what ran out and serve the lines waiting for it. Holds the lease lock."""
+        now = self._clock()
+        workspaces = await self._store.run(lambda tx: expire(tx, tx.leases_expired_by(now), now))
+        self._notify(workspaces)
+        for workspace_id in workspaces:
+            await self._serve_waiters(workspace_id)
 
     def _notify(self, workspace_ids: Iterable[int]) -> None:
         self._signals.notify(workspace_ids)
@@ -301,6 +303,10 @@ class Coordinator:
             warned=tuple((path, zone.id, zone.reason) for path, zone in warned),
         )
         async with self._lease_lock:
+            if self._queue.waited_paths(agent.workspace_id):
+                # Whoever waits in line for a lease that just ran out goes first, before this
+                # newcomer (and before the reaper wakes).
+                await self._expire_due_locked()
             claimed = self._queue.waited_paths(agent.workspace_id)
             outcome = await self._store.run(lambda tx: self._grant_tx(tx, grant_request, claimed))
             self._granted_or_expired(agent.workspace_id)
@@ -338,6 +344,8 @@ class Coordinator:
                     self._queue.remove(waiter)
                     if isinstance(waiter.result, LeaseGrant):
                         await self._release_rows(waiter.request.agent_id, waiter.result.leases)
+                    else:  # whoever waited behind it may go now
+                        await self._serve_waiters(waiter.request.workspace_id)
             raise
         async with self._lease_lock:
             self._queue.remove(waiter)
@@ -346,6 +354,7 @@ class Coordinator:
                 return result
             if isinstance(result, CoordinatorError):
                 raise result
+            await self._serve_waiters(waiter.request.workspace_id)  # those behind it may go now
             claimed = self._queue.waited_paths(waiter.request.workspace_id)
             blocked = await self._store.run(
                 lambda tx: self._blockers_tx(tx, waiter.request, claimed)
