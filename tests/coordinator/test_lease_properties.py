@@ -618,11 +618,6 @@ class LaggingReaperServiceMachine(ServiceMachine):
         on_trio(self._settle, served)
 
 
-# While these two machines find the bugs below they fail in every run; shrinking their
-# failures would only cost time. Use _COMMON once the bugs are fixed and the marks removed.
-_NO_SHRINK = settings(_COMMON, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-
-
 async def test_service_with_waiters_giving_up(tmp_path: Path) -> None:
     await run_service_machine(
         GivingUpServiceMachine,
@@ -639,7 +634,7 @@ async def test_service_with_a_lagging_reaper(tmp_path: Path) -> None:
     )
 
 
-# -- the two bugs the machines found, each in its shortest form ------------------------------
+# -- the two bugs the machines found (now fixed), each in its shortest form -------------------
 
 
 async def test_a_waiter_behind_one_that_gave_up_is_served_at_once(
