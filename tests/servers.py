@@ -49,21 +49,23 @@ class CoordinatorProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         ready = threading.Event()
-        threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process, ready), daemon=True).start()
         if not ready.wait(START_TIMEOUT_S) or not self.url:
             self.kill()
             raise RuntimeError("coordinator did not start:\n" + "".join(self.output))
         return self
 
-    def _pump(self, ready: threading.Event) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            match = _READY.search(line)
-            if match and not ready.is_set():
-                self.url = match.group(1)
-                ready.set()
-        self.process.stdout.close()
+    def _pump(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
+        """Collect one process's output; takes the process, not ``self.process``,
+        because a restart replaces that while this thread still drains the old pipe."""
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                self.output.append(line)
+                match = _READY.search(line)
+                if match and not ready.is_set():
+                    self.url = match.group(1)
+                    ready.set()
         ready.set()
 
     @property
