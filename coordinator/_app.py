@@ -61,6 +61,7 @@ from leasefs.wire import (
     check_sha256,
 )
 
+from ._connection import AnnounceEarlyClose
 from ._errors import BadRequest, CoordinatorError, NotFoundError, TooLarge, Unprocessable
 from ._service import Coordinator
 from ._store import AgentRow, AuditQuery
@@ -117,6 +118,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         responses=_ERRORS,
     )
     app.state.coordinator = coordinator
+    app.add_middleware(AnnounceEarlyClose)
     _add_error_handlers(app)
 
     @app.get("/v1/health", response_model=Health)

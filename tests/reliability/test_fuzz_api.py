@@ -55,9 +55,6 @@ AUTHENTICATED = {
 STREAMING = {"GET /v1/events"}
 # Retires the token it is called with: every example gets an agent of its own.
 RETIRES_TOKEN = "DELETE /v1/agents/me"
-# Reads its body after checks that may refuse it, which closes the connection: every
-# example gets a connection of its own (see tests/reliability/test_http_connections.py).
-READS_BODY_LATE = {"PUT /v1/blobs/{digest}"}
 
 CHECKS = [
     not_a_server_error,
@@ -148,9 +145,8 @@ def test_fuzzed_requests_get_declared_answers(api: Api, label: str, mode: str) -
     @given(case=strategy)
     def fuzz(case: Case[Any]) -> None:
         headers = {"authorization": f"Bearer {api.register()}"} if label == RETIRES_TOKEN else {}
-        session = None if label in READS_BODY_LATE else api.session
         case.call_and_validate(
-            base_url=api.url, session=session, headers=headers, checks=CHECKS, timeout=10
+            base_url=api.url, session=api.session, headers=headers, checks=CHECKS, timeout=10
         )
 
     try:
@@ -168,9 +164,7 @@ def test_calls_without_a_valid_token_are_refused(api: Api, label: str) -> None:
     method, path = label.split(" ", 1)
     url = re.sub(r"\{[^}]*\}", "1", path)
     for headers in ({}, {"authorization": "Basic x"}, {"authorization": "Bearer not-a-token"}):
-        # A connection of its own each time: a refusal before the body is read closes the
-        # connection (see tests/reliability/test_http_connections.py).
-        response = httpx.request(method, api.url + url, headers=headers, json={}, timeout=10)
+        response = api.http.request(method, url, headers=headers, json={})
         assert response.status_code == 401, (headers, response.text)
         if method != "HEAD":
             assert response.json()["error"] == "unauthorized"
