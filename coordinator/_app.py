@@ -7,6 +7,7 @@ derives the OpenAPI document from them, served at /v1/openapi.json.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -61,15 +62,24 @@ from leasefs.wire import (
     check_sha256,
 )
 
+from ._body_limit import LimitJsonBodies
 from ._connection import AnnounceEarlyClose
-from ._errors import BadRequest, CoordinatorError, NotFoundError, TooLarge, Unprocessable
+from ._errors import (
+    BadRequest,
+    CoordinatorError,
+    NotFoundError,
+    TooLarge,
+    TooMany,
+    Unprocessable,
+)
+from ._limits import Limits, RateLimiter
 from ._service import Coordinator
 from ._store import AgentRow, AuditQuery
 
 log = logging.getLogger("leasefs.coordinator")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 _SSE_PING_S = 15
 
@@ -79,13 +89,31 @@ def _coordinator(request: Request) -> Coordinator:
     return coordinator
 
 
+def _admit(request: Request, key: object) -> None:
+    """Spend one of ``key``'s request tokens, or refuse with when to come back."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if (retry_after := limiter.admit(key)) is not None:
+        raise TooMany(
+            f"too many requests: the limit is {limiter.rate_per_s:g} per second per agent "
+            f"(leasefs serve --rate-limit); try again in {retry_after:.2f} s",
+            details={"retry_after_s": round(retry_after, 3)},
+        )
+
+
 async def _current_agent(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> AgentRow:
     token = None
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
-    return await _coordinator(request).authenticate(token)
+    agent = await _coordinator(request).authenticate(token)
+    _admit(request, agent.id)
+    return agent
+
+
+async def _rate_by_address(request: Request) -> None:
+    """Calls made before an agent has a token are limited per client address."""
+    _admit(request, request.client.host if request.client else "")
 
 
 CoordinatorDep = Annotated[Coordinator, Depends(_coordinator)]
@@ -117,15 +145,23 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         redoc_url=None,
         responses=_ERRORS,
     )
+    limits = coordinator.limits if coordinator is not None else Limits()
     app.state.coordinator = coordinator
-    app.add_middleware(AnnounceEarlyClose)
+    app.state.rate_limiter = RateLimiter(limits.rate_per_s, limits.rate_burst)
+    app.add_middleware(LimitJsonBodies, max_bytes=limits.max_json_bytes)
+    app.add_middleware(AnnounceEarlyClose)  # added last, so outermost: sees every answer
     _add_error_handlers(app)
 
     @app.get("/v1/health", response_model=Health)
     async def health() -> Health:
         return Health(status="ok", version=leasefs.__version__)
 
-    @app.post("/v1/workspaces", response_model=Workspace, status_code=201)
+    @app.post(
+        "/v1/workspaces",
+        response_model=Workspace,
+        status_code=201,
+        dependencies=[Depends(_rate_by_address)],
+    )
     async def create_workspace(body: WorkspaceCreate, c: CoordinatorDep) -> Workspace:
         return await c.create_workspace(body.name)
 
@@ -133,7 +169,12 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def get_workspace(name: str, c: CoordinatorDep) -> Workspace:
         return await c.get_workspace(name)
 
-    @app.post("/v1/agents", response_model=Registered, status_code=201)
+    @app.post(
+        "/v1/agents",
+        response_model=Registered,
+        status_code=201,
+        dependencies=[Depends(_rate_by_address)],
+    )
     async def register(body: AgentRegistration, c: CoordinatorDep) -> Registered:
         return await c.register(body)
 
@@ -439,7 +480,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def coordinator_error(request: Request, exc: CoordinatorError) -> JSONResponse:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return _error_response(exc.status, exc.code, exc.message, exc.details)
+        response = _error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.details and "retry_after_s" in exc.details:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.details["retry_after_s"])))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@
     ├── ConflictError       409      lease_held, stale_token, workspace_exists
     ├── TooLarge            413      blob_too_large
     ├── Unprocessable       422      invalid_request, hash_mismatch, unknown_blob
+    ├── TooMany             429      rate_limited, too_many_leases
     └── StoreFailure        503      store_unavailable (disk full, database locked)
 
 Every one is rendered by one handler in `coordinator._app` as
@@ -65,6 +66,13 @@ class TooLarge(CoordinatorError):
 class Unprocessable(CoordinatorError):
     status = 422
     default_code = "invalid_request"
+
+
+class TooMany(CoordinatorError):
+    """A per-agent limit: ``details["retry_after_s"]``, when present, says when to try again."""
+
+    status = 429
+    default_code = "rate_limited"
 
 
 class StoreFailure(CoordinatorError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -15,12 +15,11 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from ._app import create_app
 from ._blobs import BlobFiles
-from ._service import Coordinator, Limits
+from ._limits import Limits
+from ._service import Coordinator
 from ._sqlite import SqliteStore
 
 log = logging.getLogger("leasefs.coordinator")
-
-DEFAULT_MAX_BLOB_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,10 @@ class ServeOptions:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 7420
-    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    limits: Limits = field(default_factory=Limits)
+    # TLS: both or neither. With them the coordinator serves https only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None) -> None:
@@ -39,7 +41,7 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = 
         coordinator = Coordinator(
             store,
             BlobFiles(options.data_dir / "blobs"),
-            Limits(max_blob_bytes=options.max_blob_bytes),
+            options.limits,
         )
         config = Config()
         config.bind = [f"{options.host}:{options.port}"]
@@ -47,6 +49,9 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = 
         config.errorlog = log
         config.keep_alive_timeout = 75
         config.graceful_timeout = 3
+        if options.tls_cert is not None and options.tls_key is not None:
+            config.certfile = str(options.tls_cert)
+            config.keyfile = str(options.tls_key)
         app = create_app(coordinator)
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:

@@ -33,10 +33,11 @@ from leasefs.wire import (
 
 from ._blobs import BlobFiles
 from ._briefing import Briefings
-from ._errors import ConflictError, CoordinatorError, NotFoundError, Unauthenticated
+from ._errors import ConflictError, CoordinatorError, NotFoundError, TooMany, Unauthenticated
 from ._journal import Journal
 from ._knowledge import Knowledge
 from ._leases import GrantRequest, Waiter, WaitQueue, decide
+from ._limits import Limits
 from ._messages import Messages
 from ._records import (
     agent_info,
@@ -55,11 +56,6 @@ from ._work import WorkSessions
 from ._zones import Zones
 
 _REAPER_MAX_SLEEP_S = 60.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_blob_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -242,6 +238,17 @@ class Coordinator:
 
     # -- leases -----------------------------------------------------------------------------
 
+    def _check_lease_count(self, tx: Tx, agent_id: int, new: int, now: float) -> None:
+        limit = self.limits.max_leases_per_agent
+        if new <= 0 or (held := tx.count_live_leases_of_agent(agent_id, now)) + new <= limit:
+            return
+        raise TooMany(
+            f"an agent may hold at most {limit} leases (leasefs serve --max-leases-per-agent); "
+            f"this one holds {held} and asks for {new} more: release some first",
+            code="too_many_leases",
+            details={"max_leases": limit, "held": held, "requested": new},
+        )
+
     def _grant_tx(self, tx: Tx, request: GrantRequest, claimed: set[str]) -> LeaseGrant | _Blocked:
         now = self._clock()
         ws = request.workspace_id
@@ -251,6 +258,7 @@ class Coordinator:
         queued = [p for p in request.paths if p in claimed and p not in own]
         if decision.blockers or queued:
             return _Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
+        self._check_lease_count(tx, request.agent_id, len(request.paths) - len(own), now)
         token: int | None = None
         rows = []
         for path in request.paths:

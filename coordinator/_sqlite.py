@@ -135,6 +135,11 @@ class SqliteTx(SqliteTeamQueries):
             )
         )
 
+    def count_live_leases_of_agent(self, agent_id: int, now: float) -> int:
+        sql = "SELECT COUNT(*) FROM leases WHERE agent_id = ? AND expires_at > ?"
+        count: int = self._conn.execute(sql, (agent_id, now)).fetchone()[0]
+        return count
+
     def leases_of_workspace(self, workspace_id: int) -> list[LeaseRow]:
         sql = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE workspace_id = ? ORDER BY path"
         return list(map(_lease, self._all(sql, (workspace_id,))))

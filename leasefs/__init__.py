@@ -9,8 +9,11 @@ from ._exceptions import LeasefsError as LeasefsError
 from ._exceptions import LeaseHeld as LeaseHeld
 from ._exceptions import NotFound as NotFound
 from ._exceptions import PayloadTooLarge as PayloadTooLarge
+from ._exceptions import RateLimited as RateLimited
 from ._exceptions import RequestRejected as RequestRejected
 from ._exceptions import StaleToken as StaleToken
+from ._exceptions import TooManyLeases as TooManyLeases
+from ._exceptions import TooManyRequests as TooManyRequests
 from ._exceptions import Unauthorized as Unauthorized
 from ._paths import InvalidPath as InvalidPath
 from ._paths import check_repo_path as check_repo_path
@@ -28,8 +31,11 @@ __all__ = [
     "LeasefsError",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "RequestRejected",
     "StaleToken",
+    "TooManyLeases",
+    "TooManyRequests",
     "Unauthorized",
     "__version__",
     "check_repo_path",

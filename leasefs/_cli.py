@@ -47,15 +47,44 @@ def serve(
     max_blob_bytes: Annotated[
         int, typer.Option(help="Largest snapshot blob accepted, in bytes.")
     ] = _settings.DEFAULT_MAX_BLOB_BYTES,
+    max_json_bytes: Annotated[
+        int, typer.Option(help="Largest JSON request body accepted, in bytes.")
+    ] = _settings.DEFAULT_MAX_JSON_BYTES,
+    max_leases_per_agent: Annotated[
+        int, typer.Option(help="Most leases one agent may hold at once.")
+    ] = _settings.DEFAULT_MAX_LEASES_PER_AGENT,
+    rate_limit: Annotated[
+        float,
+        typer.Option(help="Requests per second per agent (bursts of twice that pass); 0: off."),
+    ] = _settings.DEFAULT_RATE_LIMIT,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain) to serve https with.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
     state_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the coordinator in the foreground until Ctrl-C or SIGTERM."""
-    from coordinator import ServeOptions
+    from coordinator import Limits, ServeOptions
     from coordinator import serve as run_coordinator
 
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("leasefs: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(2)
+    for pem in (tls_cert, tls_key):
+        if pem is not None and not pem.is_file():
+            typer.echo(f"leasefs: no such file: {pem}", err=True)
+            raise typer.Exit(2)
     data = data or _settings.default_data_dir() / "coordinator"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    options = ServeOptions(data_dir=data, host=host, port=port, max_blob_bytes=max_blob_bytes)
+    limits = Limits(
+        max_blob_bytes=max_blob_bytes,
+        max_json_bytes=max_json_bytes,
+        max_leases_per_agent=max_leases_per_agent,
+        rate_per_s=rate_limit,
+    )
+    options = ServeOptions(
+        data_dir=data, host=host, port=port, limits=limits, tls_cert=tls_cert, tls_key=tls_key
+    )
 
     def ready(url: str) -> None:
         print(f"leasefs coordinator listening on {url} (data in {data})", flush=True)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
@@ -21,7 +22,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import BaseModel, TypeAdapter
 
-from ._exceptions import CoordinatorUnavailable, LeasefsError, rejection_for
+from . import _settings
+from ._exceptions import CoordinatorUnavailable, LeasefsError, RateLimited, rejection_for
 from .wire import (
     AgentInfo,
     AgentRegistration,
@@ -64,6 +66,9 @@ from .wire import (
 )
 
 CHUNK_SIZE = 1 << 20
+# A rate-limited request is sent again after the wait the coordinator asks for, this often.
+_RATE_LIMIT_RETRIES = 5
+_RATE_LIMIT_MAX_WAIT_S = 5.0
 _WAIT_MARGIN_S = 10.0
 
 M = TypeVar("M", bound=BaseModel)
@@ -89,6 +94,36 @@ def _sha256_of_fd(fd: int) -> tuple[str, int]:
     return digest.hexdigest(), offset
 
 
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the whole chain of causes: under trio, httpx's ``ConnectError``
+    often carries no message and the useful one (say, a certificate that failed
+    verification) sits on an exception underneath."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+        current = current.__cause__ or current.__context__
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _verification(base_url: str, ca_cert: str | os.PathLike[str] | None) -> bool | ssl.SSLContext:
+    """How to check the coordinator's certificate: against ``ca_cert`` (or the ``ca_cert``
+    setting, for a team's private CA), else the usual public trust store. Plain http needs
+    none, and loading a CA bundle costs ~30 ms of CPU per client."""
+    if not base_url.startswith("https://"):
+        return False
+    cafile = ca_cert or _settings.resolve("ca_cert")
+    if not cafile:
+        return True
+    try:
+        return ssl.create_default_context(cafile=os.fspath(cafile))
+    except (OSError, ssl.SSLError) as exc:
+        raise LeasefsError(f"cannot load the CA certificate {cafile}: {exc}") from exc
+
+
 class Client:
     """A connection to one coordinator, acting as one agent once registered.
 
@@ -101,16 +136,15 @@ class Client:
         token: str | None = None,
         *,
         timeout: float = 10.0,
+        ca_cert: str | os.PathLike[str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.agent: AgentInfo | None = None
         self.workspace: str | None = None
         self._timeout = timeout
-        # Plain http needs no CA bundle, and loading one costs ~30 ms of CPU per client.
-        verify = self.base_url.startswith("https://")
         self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1", timeout=timeout, verify=verify
+            base_url=self.base_url + "/v1", timeout=timeout, verify=_verification(base_url, ca_cert)
         )
 
     async def __aenter__(self) -> Self:
@@ -142,22 +176,32 @@ class Client:
         if body is not None:
             data = body.model_dump_json().encode()
             headers["Content-Type"] = "application/json"
-        try:
-            response = await self._http.request(
-                method,
-                url,
-                content=data if content is None else content,
-                params=params,
-                headers=headers,
-                timeout=self._timeout if request_timeout is None else request_timeout,
-            )
-        except httpx.TransportError as exc:
-            raise CoordinatorUnavailable(
-                f"cannot reach the coordinator at {self.base_url}: {exc!r}", url=self.base_url
-            ) from exc
-        if response.is_error:
-            raise _rejection(response)
-        return response
+        replayable = content is None or isinstance(content, bytes)
+        for attempt in range(_RATE_LIMIT_RETRIES + 1):
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    content=data if content is None else content,
+                    params=params,
+                    headers=headers,
+                    timeout=self._timeout if request_timeout is None else request_timeout,
+                )
+            except httpx.TransportError as exc:
+                raise CoordinatorUnavailable(
+                    f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}",
+                    url=self.base_url,
+                ) from exc
+            if not response.is_error:
+                return response
+            rejection = _rejection(response)
+            if not (
+                isinstance(rejection, RateLimited) and replayable and attempt < _RATE_LIMIT_RETRIES
+            ):
+                raise rejection
+            # Refused before it was handled, so sending it again is safe.
+            await anyio.sleep(min(rejection.retry_after_s or 1.0, _RATE_LIMIT_MAX_WAIT_S))
+        raise AssertionError("unreachable")
 
     async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
         response = await self._request(method, url, **kwargs)
@@ -302,7 +346,8 @@ class Client:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise CoordinatorUnavailable(
-                f"cannot reach the coordinator at {self.base_url}: {exc!r}", url=self.base_url
+                f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}",
+                url=self.base_url,
             ) from exc
         try:
             if response.is_error:
@@ -486,7 +531,7 @@ class Client:
                         yield event
         except httpx.TransportError as exc:
             raise CoordinatorUnavailable(
-                f"event stream from {self.base_url} broke: {exc!r}", url=self.base_url
+                f"event stream from {self.base_url} broke: {_reason(exc)}", url=self.base_url
             ) from exc
         raise CoordinatorUnavailable(
             f"the coordinator at {self.base_url} closed the event stream", url=self.base_url
@@ -549,7 +594,7 @@ async def _converted(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[by
         async for chunk in chunks:
             yield chunk
     except httpx.TransportError as exc:
-        raise CoordinatorUnavailable(f"download from {url} broke: {exc!r}", url=url) from exc
+        raise CoordinatorUnavailable(f"download from {url} broke: {_reason(exc)}", url=url) from exc
 
 
 def _event_from_sse(sse: ServerSentEvent) -> Event | None:

@@ -10,7 +10,10 @@
         ├── Conflict                 409: the request clashes with current state
         │   ├── LeaseHeld            someone else holds (or waits first for) a path
         │   └── StaleToken           a fencing token that is no longer current
-        └── PayloadTooLarge          413: a blob over the configured limit
+        ├── PayloadTooLarge          413: a blob or request body over the configured limit
+        └── TooManyRequests          429: a per-agent limit
+            ├── RateLimited          requests per second (the client waits and retries first)
+            └── TooManyLeases        leases held at once
 
 httpx's own exceptions never escape the client: they are converted in one place
 (`leasefs._client`) with ``raise ... from exc``.
@@ -88,9 +91,26 @@ class PayloadTooLarge(RequestRejected):
     pass
 
 
+class TooManyRequests(RequestRejected):
+    @property
+    def retry_after_s(self) -> float | None:
+        value = self.details.get("retry_after_s")
+        return float(value) if isinstance(value, int | float) else None
+
+
+class RateLimited(TooManyRequests):
+    """Over the coordinator's request rate for one agent, even after waiting as told."""
+
+
+class TooManyLeases(TooManyRequests):
+    """The agent holds as many leases as the coordinator allows one agent."""
+
+
 _BY_CODE: dict[str, type[RequestRejected]] = {
     "lease_held": LeaseHeld,
     "stale_token": StaleToken,
+    "rate_limited": RateLimited,
+    "too_many_leases": TooManyLeases,
 }
 _BY_STATUS: dict[int, type[RequestRejected]] = {
     400: InvalidRequest,
@@ -100,6 +120,7 @@ _BY_STATUS: dict[int, type[RequestRejected]] = {
     409: Conflict,
     413: PayloadTooLarge,
     422: InvalidRequest,
+    429: TooManyRequests,
 }
 
 

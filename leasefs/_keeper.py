@@ -28,7 +28,9 @@ from ._exceptions import (
     Forbidden,
     LeasefsError,
     LeaseHeld,
+    RateLimited,
     StaleToken,
+    TooManyLeases,
 )
 from .wire import Lease, LeaseRef, VersionCreate
 
@@ -187,6 +189,10 @@ class LeaseKeeper:
                 raise LeaseRefused(str(exc), errno=errno.EBUSY) from exc
             except Forbidden as exc:
                 raise LeaseRefused(str(exc), errno=errno.EACCES) from exc
+            except TooManyLeases as exc:
+                raise LeaseRefused(str(exc), errno=errno.EDQUOT) from exc
+            except RateLimited as exc:
+                raise LeaseRefused(str(exc), errno=errno.EAGAIN) from exc
             except CoordinatorUnavailable as exc:
                 self.reachable = False
                 raise LeaseRefused(

@@ -15,6 +15,9 @@ from typing import Any
 
 DEFAULT_PORT = 7420
 DEFAULT_MAX_BLOB_BYTES = 1 << 30
+DEFAULT_MAX_JSON_BYTES = 1 << 20
+DEFAULT_MAX_LEASES_PER_AGENT = 10_000
+DEFAULT_RATE_LIMIT = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ SETTINGS = [
     Setting("workspace", None, "Workspace (shared repository) name on the coordinator."),
     Setting("agent", None, "Agent name shown to the team; defaults to user@host."),
     Setting("data_dir", None, "Local state directory; defaults to ~/.local/share/leasefs."),
+    Setting(
+        "ca_cert",
+        None,
+        "CA certificate (PEM) that signed an https coordinator's certificate; unset uses the "
+        "system's public trust store.",
+    ),
 ]
 _BY_NAME = {s.name: s for s in SETTINGS}
 

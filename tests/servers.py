@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-_READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+_READY = re.compile(r"listening on (https?://127\.0\.0\.1:\d+)")
 START_TIMEOUT_S = 30.0
 
 
