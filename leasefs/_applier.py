@@ -8,7 +8,6 @@ is saved beside it as a conflict copy, and the conflict is reported to the coord
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -16,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -28,9 +28,13 @@ from .wire import ConflictReport, Version
 log = logging.getLogger("leasefs.mount")
 
 
-def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+def _in_directory(directory: Path, operation: Callable[[int], None]) -> None:
+    """Run ``operation`` on a descriptor of ``directory`` (the mount's root)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        operation(fd)
+    finally:
+        os.close(fd)
 
 
 class Outcome(StrEnum):
@@ -139,6 +143,15 @@ class Applier:
         return await self._apply_locked(version, in_place=True)
 
     async def _apply_locked(self, version: Version, *, in_place: bool) -> Outcome:
+        try:
+            return await self._apply_checked(version, in_place=in_place)
+        except _backing.SymlinkOnPath as exc:
+            # Another clone's path must not lead out of this one: keep what is here.
+            log.warning("not applying %s v%d: %s", version.path, version.id, exc.strerror)
+            await self._record_conflict(version, None)
+            return Outcome.CONFLICT
+
+    async def _apply_checked(self, version: Version, *, in_place: bool) -> Outcome:
         path = version.path
         local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, path)
         local_hash = local.hash if local else None
@@ -158,11 +171,12 @@ class Applier:
         return Outcome.APPLIED
 
     def _chmod(self, path: str, mode: int) -> None:
-        os.chmod(path, mode, dir_fd=self._root_fd, follow_symlinks=False)
+        _backing.chmod(self._root_fd, path, mode)
 
     async def _delete(self, path: str, *, in_place: bool) -> None:
         if self.mount_root is not None and not in_place:
-            await trio.to_thread.run_sync(_unlink_quietly, self.mount_root / path)
+            remove = partial(_backing.remove, path=path)
+            await trio.to_thread.run_sync(_in_directory, self.mount_root, remove)
             return
         await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
         await self._on_changed(path)
@@ -171,16 +185,15 @@ class Applier:
         through_mount = self.mount_root is not None and not in_place
         if through_mount:
             assert self.mount_root is not None
-            parent = (self.mount_root / path).parent
-            await trio.to_thread.run_sync(lambda: parent.mkdir(parents=True, exist_ok=True))
+            make_parents = partial(_backing.make_parents, path=path)
+            await trio.to_thread.run_sync(_in_directory, self.mount_root, make_parents)
         writer = await self._download(path, version, make_dirs=not through_mount)
         try:
             if through_mount:
                 assert self.mount_root is not None
                 await trio.to_thread.run_sync(writer._close)
-                await trio.to_thread.run_sync(
-                    os.rename, self.mount_root / writer.temp, self.mount_root / path
-                )
+                rename = partial(_backing.rename_beside, temp=writer.temp, path=path)
+                await trio.to_thread.run_sync(_in_directory, self.mount_root, rename)
             elif in_place:
                 await trio.to_thread.run_sync(writer.copy_in_place)
                 if existed:  # a new name must wait for the waiting request's own reply
@@ -218,20 +231,28 @@ class Applier:
         if not version.deleted:
             copy_path = conflict_copy_name(version.path, version.author.name, version.id)
             await self._write(copy_path, version, in_place=False, existed=False)
-        record = ConflictRecord(
-            path=version.path,
-            copy_path=copy_path,
-            version_id=version.id,
-            author=version.author.name,
-            at=time.time(),
-        )
-        self.conflicts.append(record)
         log.warning(
             "conflict on %s: kept the local file; %s's version %d %s",
             version.path,
             version.author.name,
             version.id,
             f"saved as {copy_path}" if copy_path else "(a deletion) not applied",
+        )
+        await self._record_conflict(version, copy_path, local_hash)
+        return Outcome.CONFLICT
+
+    async def _record_conflict(
+        self, version: Version, copy_path: str | None, local_hash: str | None = None
+    ) -> None:
+        """Keep the conflict for `leasefs status` and report it (audit log, event stream)."""
+        self.conflicts.append(
+            ConflictRecord(
+                path=version.path,
+                copy_path=copy_path,
+                version_id=version.id,
+                author=version.author.name,
+                at=time.time(),
+            )
         )
         try:
             await self._client.report_conflict(
@@ -244,4 +265,3 @@ class Applier:
             )
         except LeasefsError as exc:
             log.warning("could not report the conflict on %s: %s", version.path, exc)
-        return Outcome.CONFLICT

@@ -3,6 +3,11 @@
 The mount sits on the repository itself, so the real files are reachable only through the
 directory descriptor opened before mounting. These helpers are blocking: call them from a
 worker thread (`trio.to_thread.run_sync`).
+
+Every path is resolved one component at a time with ``O_NOFOLLOW``: a symbolic link on the
+way (say ``vendor -> /home/me/.ssh``, brought in by a git pull) makes the operation fail with
+`SymlinkOnPath` instead of reading or writing outside the repository. A path that reaches us
+from another agent is only a name: it must mean the same file in every clone.
 """
 
 from __future__ import annotations
@@ -13,9 +18,46 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 CHUNK_SIZE = 1 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class SymlinkOnPath(OSError):
+    """A directory on the way to a path is a symbolic link (or not a directory at all)."""
+
+
+@contextlib.contextmanager
+def parent_of(base_fd: int, path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    """The directory holding ``path``'s last component, as a descriptor reached from
+    ``base_fd`` without following any symbolic link, and that last name. With ``create``,
+    missing directories on the way are made (mode 0755)."""
+    *dirs, name = path.split("/")
+    fd = os.dup(base_fd)
+    try:
+        for depth, part in enumerate(dirs):
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                where = "/".join(dirs[: depth + 1])
+                raise SymlinkOnPath(
+                    exc.errno, f"{where} is a symbolic link or not a directory", path
+                ) from exc
+            os.close(fd)
+            fd = next_fd
+        yield fd, name
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -28,9 +70,10 @@ class FileState:
 
 
 def read_state(root_fd: int, path: str) -> FileState | None:
-    """The state of regular file ``path``; None if it does not exist (or is not a file)."""
+    """The state of regular file ``path``; None if it does not exist, is not a regular file,
+    or is reached through a symbolic link."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root_fd)
+        fd = open_for_reading(root_fd, path)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
@@ -50,15 +93,8 @@ def read_state(root_fd: int, path: str) -> FileState | None:
 
 
 def open_for_reading(root_fd: int, path: str) -> int:
-    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root_fd)
-
-
-def make_parents(root_fd: int, path: str) -> None:
-    """Create the directories above ``path`` that do not exist yet."""
-    parts = path.split("/")[:-1]
-    for depth in range(1, len(parts) + 1):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir("/".join(parts[:depth]), 0o755, dir_fd=root_fd)
+    with parent_of(root_fd, path) as (dir_fd, name):
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
 
 
 def temp_name_beside(path: str) -> str:
@@ -73,17 +109,27 @@ class TempWriter:
     Blocking: use from a worker thread, chunk by chunk; then `seal`, then either
     `rename_into_place` (readers see the old file or the new one, never half), `copy_in_place`
     (the file keeps its identity, for a path a request is waiting on), or `discard`.
+    ``temp`` is the temporary file's path, beside ``path``.
     """
 
     def __init__(self, root_fd: int, path: str, make_dirs: bool = True) -> None:
         self.root_fd = root_fd
         self.path = path
-        if make_dirs:
-            make_parents(root_fd, path)
         self.temp = temp_name_beside(path)
-        self.fd = os.open(
-            self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=root_fd
-        )
+        self.name = path.rpartition("/")[2]
+        self._temp_name = self.temp.rpartition("/")[2]
+        with parent_of(root_fd, path, create=make_dirs) as (dir_fd, _):
+            self.dir_fd = os.dup(dir_fd)
+        try:
+            self.fd = os.open(
+                self._temp_name,
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=self.dir_fd,
+            )
+        except BaseException:
+            os.close(self.dir_fd)
+            raise
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -91,19 +137,19 @@ class TempWriter:
             view = view[os.write(self.fd, view) :]
 
     def seal(self, mode: int | None) -> None:
-        self.mode = mode if mode is not None else _default_mode(self.root_fd, self.path)
+        self.mode = mode if mode is not None else _default_mode(self.dir_fd, self.name)
         os.fchmod(self.fd, self.mode)
         os.fsync(self.fd)
 
     def rename_into_place(self) -> None:
         self._close()
-        os.rename(self.temp, self.path, src_dir_fd=self.root_fd, dst_dir_fd=self.root_fd)
+        os.rename(self._temp_name, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
 
     def copy_in_place(self) -> None:
         size = os.fstat(self.fd).st_size
         target = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self.mode,
-            dir_fd=self.root_fd,
+            self.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+            self.mode, dir_fd=self.dir_fd,
         )  # fmt: skip
         try:
             offset = 0
@@ -125,17 +171,37 @@ class TempWriter:
 
     def discard(self) -> None:
         self._close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.temp, dir_fd=self.root_fd)
+        if self.dir_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temp_name, dir_fd=self.dir_fd)
+            os.close(self.dir_fd)
+            self.dir_fd = -1
 
 
-def _default_mode(root_fd: int, path: str) -> int:
+def _default_mode(dir_fd: int, name: str) -> int:
     try:
-        return stat.S_IMODE(os.stat(path, dir_fd=root_fd, follow_symlinks=False).st_mode)
+        return stat.S_IMODE(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except OSError:
         return 0o644
 
 
 def remove(root_fd: int, path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path, dir_fd=root_fd)
+    with contextlib.suppress(FileNotFoundError), parent_of(root_fd, path) as (dir_fd, name):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def chmod(root_fd: int, path: str, mode: int) -> None:
+    with parent_of(root_fd, path) as (dir_fd, name):
+        os.chmod(name, mode, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def rename_beside(base_fd: int, temp: str, path: str) -> None:
+    """Move ``temp`` (a name in ``path``'s directory) onto ``path``, resolved from ``base_fd``."""
+    with parent_of(base_fd, path) as (dir_fd, name):
+        os.rename(temp.rpartition("/")[2], name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def make_parents(base_fd: int, path: str) -> None:
+    """Create the directories above ``path`` that do not exist yet."""
+    with parent_of(base_fd, path, create=True):
+        pass

@@ -69,6 +69,8 @@ class AgentMount:
                  *options: str) -> None:  # fmt: skip
         self.repo = repo
         self.agent = agent
+        self.url = coordinator
+        self.workspace = workspace
         self.env = {**os.environ, "LEASEFS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
         self.argv = [
             sys.executable, "-m", "leasefs", "mount", str(repo), "--foreground",
