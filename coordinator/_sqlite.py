@@ -389,10 +389,13 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(SqliteTx(conn))
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does); a COMMIT that
+                # failed leaves the transaction open, and it must not outlive the request.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
 
     def _read_sync(self, fn: Callable[[SqliteTx], T]) -> T:
