@@ -184,13 +184,16 @@ def mount_agent(
     """``mount_agent("alice", *options)``: a fresh clone of origin, mounted as that agent."""
     mounts: list[AgentMount] = []
 
-    def factory(agent: str, *options: str, clone: bool = True) -> AgentMount:
+    def factory(
+        agent: str, *options: str, clone: bool = True, coordinator_url: str | None = None
+    ) -> AgentMount:
         repo = tmp_path / agent
         if clone and not repo.exists():
             run("git", "clone", "-q", origin, repo)
         data = tmp_path / f"{agent}-data"
         data.mkdir(exist_ok=True)
-        mount = AgentMount(repo, agent, workspace_name, coordinator.url, data, *options)
+        url = coordinator_url or coordinator.url
+        mount = AgentMount(repo, agent, workspace_name, url, data, *options)
         mounts.append(mount)
         return mount.start()
 
