@@ -95,7 +95,14 @@ class Applier:
         self.conflicts: list[ConflictRecord] = []
         self.applied = 0
         self._deferred: set[str] = set()
+        self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
         self.waiting_for_lease: Callable[[str], bool] = lambda path: False
+
+    def saw(self, path: str, version_id: int) -> None:
+        """``version_id`` of ``path`` is handled (applied, kept as a conflict copy, or our own):
+        an older version arriving later is history, never to be applied over it."""
+        if version_id > self._newest.get(path, 0):
+            self._newest[path] = version_id
 
     def lock_for(self, path: str) -> trio.Lock:
         """Held while a path's file is being replaced; the lease keeper shares it."""
@@ -119,6 +126,11 @@ class Applier:
         if not self._wanted(version):
             return Outcome.SKIPPED
         async with self.lock_for(version.path):
+            if version.id <= self._newest.get(version.path, 0):
+                # Late news: the event stream catching up after a lease grant already brought
+                # a newer version (or our own). Applying it would replace the newer content,
+                # and pull the file from under a writer that holds the lease now.
+                return Outcome.SKIPPED
             if self.waiting_for_lease(version.path):
                 self._deferred.add(version.path)
                 return Outcome.SKIPPED
@@ -139,17 +151,20 @@ class Applier:
     async def apply_for_waiter(self, version: Version) -> Outcome:
         """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`."""
         if not self._wanted(version):
+            self.saw(version.path, version.id)
             return Outcome.SKIPPED
         return await self._apply_locked(version, in_place=True)
 
     async def _apply_locked(self, version: Version, *, in_place: bool) -> Outcome:
         try:
-            return await self._apply_checked(version, in_place=in_place)
+            outcome = await self._apply_checked(version, in_place=in_place)
         except _backing.SymlinkOnPath as exc:
             # Another clone's path must not lead out of this one: keep what is here.
             log.warning("not applying %s v%d: %s", version.path, version.id, exc.strerror)
             await self._record_conflict(version, None)
-            return Outcome.CONFLICT
+            outcome = Outcome.CONFLICT
+        self.saw(version.path, version.id)
+        return outcome
 
     async def _apply_checked(self, version: Version, *, in_place: bool) -> Outcome:
         path = version.path

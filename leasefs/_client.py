@@ -99,14 +99,17 @@ def _reason(exc: BaseException) -> str:
     often carries no message and the useful one (say, a certificate that failed
     verification) sits on an exception underneath."""
     parts: list[str] = []
+    texts: set[str] = set()
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         text = str(current)
-        parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+        if text not in texts or not parts:
+            texts.add(text)
+            parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
         current = current.__cause__ or current.__context__
-    return "; ".join(dict.fromkeys(parts))
+    return "; ".join(parts)
 
 
 def _verification(base_url: str, ca_cert: str | os.PathLike[str] | None) -> bool | ssl.SSLContext:

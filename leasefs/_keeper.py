@@ -381,7 +381,8 @@ class LeaseKeeper:
                     branch=self.options.branch,
                     mode=local.mode if local else None,
                 )
-                await self._client.create_version(version)
+                created = await self._client.create_version(version)
+                self._applier.saw(created.path, created.id)
             return _Release.DONE
         except StaleToken:
             log.error(
