@@ -46,6 +46,7 @@ from leasefs.wire import (
     RenewRequest,
     RenewResult,
     Reply,
+    ServerLimits,
     Thread,
     Version,
     VersionCreate,
@@ -154,7 +155,13 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/health", response_model=Health)
     async def health() -> Health:
-        return Health(status="ok", version=leasefs.__version__)
+        return Health(
+            status="ok",
+            version=leasefs.__version__,
+            limits=ServerLimits(
+                max_blob_bytes=limits.max_blob_bytes, max_json_bytes=limits.max_json_bytes
+            ),
+        )
 
     @app.post(
         "/v1/workspaces",

@@ -23,7 +23,13 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import BaseModel, TypeAdapter
 
 from . import _settings
-from ._exceptions import CoordinatorUnavailable, LeasefsError, RateLimited, rejection_for
+from ._exceptions import (
+    CoordinatorUnavailable,
+    LeasefsError,
+    PayloadTooLarge,
+    RateLimited,
+    rejection_for,
+)
 from .wire import (
     AgentInfo,
     AgentRegistration,
@@ -51,6 +57,7 @@ from .wire import (
     RenewRequest,
     RenewResult,
     Reply,
+    ServerLimits,
     Thread,
     Version,
     VersionCreate,
@@ -146,6 +153,7 @@ class Client:
         self.agent: AgentInfo | None = None
         self.workspace: str | None = None
         self._timeout = timeout
+        self._limits: ServerLimits | None = None
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/v1", timeout=timeout, verify=_verification(base_url, ca_cert)
         )
@@ -304,6 +312,21 @@ class Client:
             raise
         return True
 
+    async def _check_blob_size(self, size: int) -> None:
+        """Refuse a blob over the coordinator's limit before streaming it: refused halfway,
+        the upload would end as a broken connection rather than a clear error."""
+        if self._limits is None:
+            self._limits = (await self.health()).limits
+        if self._limits is not None and size > self._limits.max_blob_bytes:
+            limit = self._limits.max_blob_bytes
+            raise PayloadTooLarge(
+                f"the blob is {size} bytes, over this coordinator's limit of {limit} bytes "
+                "(leasefs serve --max-blob-bytes)",
+                status=413,
+                code="blob_too_large",
+                details={"max_bytes": limit, "size": size},
+            )
+
     async def upload_blob(self, data: bytes) -> BlobInfo:
         digest = hashlib.sha256(data).hexdigest()
         return await self._call(BlobInfo, "PUT", f"/blobs/{digest}", content=data)
@@ -313,6 +336,7 @@ class Client:
         digest, size = await anyio.to_thread.run_sync(sha256_of_file, path)
         if await self.has_blob(digest):
             return BlobInfo(hash=digest, size=size)
+        await self._check_blob_size(size)
 
         async def chunks() -> AsyncIterator[bytes]:
             async with await anyio.open_file(path, "rb") as f:
@@ -329,6 +353,7 @@ class Client:
         digest, size = await anyio.to_thread.run_sync(_sha256_of_fd, fd)
         if await self.has_blob(digest):
             return BlobInfo(hash=digest, size=size)
+        await self._check_blob_size(size)
 
         async def chunks() -> AsyncIterator[bytes]:
             offset = 0

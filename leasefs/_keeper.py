@@ -28,6 +28,7 @@ from ._exceptions import (
     Forbidden,
     LeasefsError,
     LeaseHeld,
+    PayloadTooLarge,
     RateLimited,
     StaleToken,
     TooManyLeases,
@@ -394,6 +395,15 @@ class LeaseKeeper:
             self.reachable = False
             log.warning("could not snapshot %s yet (will retry): %s", lease.path, exc)
             return _Release.RETRY
+        except PayloadTooLarge as exc:
+            # Retrying cannot help and would hold the lease forever.
+            log.error(
+                "%s was released without a snapshot, so the team does not get it (the local "
+                "file is kept): %s",
+                lease.path,
+                exc,
+            )
+            return _Release.DONE
         except LeasefsError as exc:
             log.error("could not snapshot %s (will retry): %s", lease.path, exc)
             return _Release.RETRY

@@ -56,10 +56,18 @@ class ErrorBody(_Model):
     details: dict[str, Any] | None = None
 
 
+class ServerLimits(_Model):
+    """What the coordinator accepts, so a client can refuse locally before sending."""
+
+    max_blob_bytes: int
+    max_json_bytes: int
+
+
 class Health(_Model):
     status: str
     version: str
     api: str = API_VERSION
+    limits: ServerLimits | None = None
 
 
 class WorkspaceCreate(_Model):
