@@ -106,6 +106,7 @@ class LeaseKeeper:
         self.reachable = True
         self.pending_snapshots = 0
         self._lost: set[str] = set()  # leases that ran out under an open writer
+        self._early_recalls: dict[str, int] = {}  # path -> token recalled before recorded
 
     # -- what the filesystem asks ------------------------------------------------------------
 
@@ -148,6 +149,10 @@ class LeaseKeeper:
         if lease is not None and lease.token == token and lease.state is State.HELD:
             lease.recalled = True
             self._wake_releaser.set()
+        elif lease is None or token > lease.token:
+            # The event stream can bring the recall before the grant's answer is recorded;
+            # dropped, it would leave the waiter waiting for as long as we keep writing.
+            self._early_recalls[path] = token
 
     def writer_closed(self, path: str) -> None:
         """A write handle on ``path`` was closed: the idle grace starts now."""
@@ -224,6 +229,7 @@ class LeaseKeeper:
                     acquired_at=lease.acquired_at,
                     expires_at=lease.expires_at,
                     last_used=trio.current_time(),
+                    recalled=self._early_recalls.pop(lease.path, None) == lease.token,
                 )
             self._wake_releaser.set()
             granted = True

@@ -147,3 +147,44 @@ def test_a_waiting_writer_recalls_the_lease_instead_of_waiting_out_the_grace(
     run("sh", "-c", "echo 'print(\"bob\")' >> src/app.py", cwd=bob.repo, timeout=50)
     assert time.monotonic() - started < 60, "the write waited out the grace: no recall"
     assert content(bob.repo / "src" / "app.py") == "print('alice')\nprint(\"bob\")\n"
+
+
+def test_two_agents_appending_to_one_file_take_turns(mount_agent: MountFactory) -> None:
+    """Each waiting agent recalls the other's lease, so neither starves even while the holder
+    keeps writing: every append lands, in one file, within the wait bound."""
+    alice = mount_agent("alice", "--wait", "10")
+    bob = mount_agent("bob", "--wait", "10")
+    refused: list[tuple[str, int | None]] = []
+    written: dict[str, list[str]] = {"alice": [], "bob": []}
+    stop = threading.Event()
+
+    def append(mount: object) -> None:
+        repo, name = mount.repo, mount.agent  # type: ignore[attr-defined]
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            try:
+                with open(repo / "README.md", "a") as f:
+                    f.write(f"{name} {seq}\n")
+            except OSError as exc:
+                refused.append((name, exc.errno))
+            else:
+                written[name].append(f"{name} {seq}")
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=append, args=(m,), daemon=True) for m in (alice, bob)]
+    for thread in threads:
+        thread.start()
+    time.sleep(12)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert not refused, f"writes refused while the other agent held the file: {refused}"
+    assert len(written["alice"]) > 20 and len(written["bob"]) > 20, {
+        k: len(v) for k, v in written.items()
+    }
+    expected = set(written["alice"] + written["bob"])
+    wait_for(lambda: expected <= set((alice.repo / "README.md").read_text().splitlines()),
+             timeout=30, what="every append in alice's tree")  # fmt: skip
+    wait_for(lambda: expected <= set((bob.repo / "README.md").read_text().splitlines()),
+             timeout=30, what="every append in bob's tree")  # fmt: skip
