@@ -95,14 +95,25 @@ class Applier:
         self.conflicts: list[ConflictRecord] = []
         self.applied = 0
         self._deferred: set[str] = set()
-        self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
+        # path -> (id, content hash) of the newest version handled here: ours or applied
+        self._newest: dict[str, tuple[int, str | None]] = {}
         self.waiting_for_lease: Callable[[str], bool] = lambda path: False
 
-    def saw(self, path: str, version_id: int) -> None:
-        """``version_id`` of ``path`` is handled (applied, kept as a conflict copy, or our own):
-        an older version arriving later is history, never to be applied over it."""
-        if version_id > self._newest.get(path, 0):
-            self._newest[path] = version_id
+    def saw(self, version: Version) -> None:
+        """``version`` is handled (applied, kept as a conflict copy, or our own): an older
+        version arriving later is history, never to be applied over it."""
+        if version.id > self._newest_id(version.path):
+            self._newest[version.path] = (version.id, version.hash)
+
+    def _newest_id(self, path: str) -> int:
+        return self._newest.get(path, (0, None))[0]
+
+    def _holds_only_shared_content(self, path: str, local_hash: str | None) -> bool:
+        """The local file is exactly the newest version known here: it has no change of its
+        own, so a newer version may replace it even if that one was based on a version in
+        between that this mount has not seen yet (the event stream lags behind a grant)."""
+        newest = self._newest.get(path)
+        return newest is not None and newest[1] == local_hash
 
     def lock_for(self, path: str) -> trio.Lock:
         """Held while a path's file is being replaced; the lease keeper shares it."""
@@ -126,7 +137,7 @@ class Applier:
         if not self._wanted(version):
             return Outcome.SKIPPED
         async with self.lock_for(version.path):
-            if version.id <= self._newest.get(version.path, 0):
+            if version.id <= self._newest_id(version.path):
                 # Late news: the event stream catching up after a lease grant already brought
                 # a newer version (or our own). Applying it would replace the newer content,
                 # and pull the file from under a writer that holds the lease now.
@@ -151,7 +162,7 @@ class Applier:
     async def apply_for_waiter(self, version: Version) -> Outcome:
         """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`."""
         if not self._wanted(version):
-            self.saw(version.path, version.id)
+            self.saw(version)
             return Outcome.SKIPPED
         return await self._apply_locked(version, in_place=True)
 
@@ -163,7 +174,7 @@ class Applier:
             log.warning("not applying %s v%d: %s", version.path, version.id, exc.strerror)
             await self._record_conflict(version, None)
             outcome = Outcome.CONFLICT
-        self.saw(version.path, version.id)
+        self.saw(version)
         return outcome
 
     async def _apply_checked(self, version: Version, *, in_place: bool) -> Outcome:
@@ -175,7 +186,9 @@ class Applier:
                 await trio.to_thread.run_sync(self._chmod, path, version.mode)
                 await self._on_changed(path)
             return Outcome.UNCHANGED
-        if local_hash != version.base_hash:
+        if local_hash != version.base_hash and not self._holds_only_shared_content(
+            path, local_hash
+        ):
             return await self._keep_both(version, local_hash)
         if version.deleted:
             await self._delete(path, in_place=in_place)

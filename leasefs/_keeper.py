@@ -389,7 +389,7 @@ class LeaseKeeper:
                     mode=local.mode if local else None,
                 )
                 created = await self._client.create_version(version)
-                self._applier.saw(created.path, created.id)
+                self._applier.saw(created)
             return _Release.DONE
         except StaleToken:
             log.error(

@@ -122,6 +122,17 @@ class Passthrough(pyfuse3.Operations):
             raise FUSEError(errno.ENOENT)
         return path
 
+    def _path_to_write(self, inode: InodeId) -> str:
+        """Like `path_of`, but ESTALE for a file replaced a moment ago (an incoming version
+        moved into place between the kernel's lookup and this call, or while the call waited
+        for its lease): the kernel then looks the name up again and opens the replacement,
+        instead of failing with ENOENT or writing into the discarded file."""
+        path = self._inodes.path_of(inode)
+        if path is None:
+            stale = self._inodes.recent_former_path(inode) is not None
+            raise FUSEError(errno.ESTALE if stale else errno.ENOENT)
+        return path
+
     def handle_path(self, fh: FileHandle) -> str:
         """The path the open file `fh` was opened under (what its lease was taken on)."""
         return self._handles.file(fh).path
@@ -508,7 +519,7 @@ class Passthrough(pyfuse3.Operations):
         writable = truncate or (flags & os.O_ACCMODE) != os.O_RDONLY
         if writable:
             kind = Mutation.TRUNCATE if truncate else Mutation.WRITE_OPEN
-            (path,) = await self._admit(ctx, kind, lambda: (self.path_of(ino),))
+            (path,) = await self._admit(ctx, kind, lambda: (self._path_to_write(ino),))
         else:
             path = self._readable_path(ino)
         fd = os.open(_rel(path), _backing_flags(flags), dir_fd=self._root)
