@@ -218,9 +218,7 @@ class LeaseKeeper:
                     if version is not None:
                         # A waiter continues on top of the holder's content, never beside it.
                         await self._applier.apply_for_waiter(version)
-                    local = await trio.to_thread.run_sync(
-                        _backing.read_state, self._root_fd, lease.path
-                    )
+                    local = await self._local_state(lease.path)
                 self._lost.discard(lease.path)
                 self._held[lease.path] = HeldLease(
                     path=lease.path,
@@ -242,6 +240,15 @@ class LeaseKeeper:
                     await self._applier.settle_deferred(paths, granted=granted)
                 except (LeasefsError, OSError) as exc:
                     log.warning("could not catch up with %s: %s", ", ".join(paths), exc)
+
+    async def _local_state(self, path: str) -> _backing.FileState | None:
+        """What the file holds before the lease's first change; for a path with no file yet
+        (every file created under a new lease) without a trip to a worker thread."""
+        try:
+            os.stat(path, dir_fd=self._root_fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return await trio.to_thread.run_sync(_backing.read_state, self._root_fd, path)
 
     def _extend_deadline(self, sent_at: float) -> None:
         self._deadline = max(self._deadline, sent_at + self.options.ttl_s - self.options.margin_s)

@@ -46,6 +46,7 @@ class HandleTable:
         self._files: dict[FileHandle, OpenFile] = {}
         self._dirs: dict[FileHandle, DirHandle] = {}
         self._writers: Counter[str] = Counter()
+        self._fds: dict[InodeId, list[int]] = {}  # open descriptors per inode, oldest first
         self._next = 1
 
     def _number(self) -> FileHandle:
@@ -56,6 +57,7 @@ class HandleTable:
     def add_file(self, item: OpenFile) -> FileHandle:
         fh = self._number()
         self._files[fh] = item
+        self._fds.setdefault(item.inode, []).append(item.fd)
         if item.writable:
             self._writers[item.path] += 1
         return fh
@@ -63,6 +65,7 @@ class HandleTable:
     def add_dir(self, item: DirHandle) -> FileHandle:
         fh = self._number()
         self._dirs[fh] = item
+        self._fds.setdefault(item.inode, []).append(item.fd)
         return fh
 
     def file(self, fh: FileHandle) -> OpenFile:
@@ -76,6 +79,7 @@ class HandleTable:
 
     def pop_file(self, fh: FileHandle) -> OpenFile:
         item = self._files.pop(fh)
+        self._drop_fd(item.inode, item.fd)
         if item.writable:
             self._writers[item.path] -= 1
             if self._writers[item.path] <= 0:
@@ -83,19 +87,26 @@ class HandleTable:
         return item
 
     def pop_dir(self, fh: FileHandle) -> DirHandle:
-        return self._dirs.pop(fh)
+        item = self._dirs.pop(fh)
+        self._drop_fd(item.inode, item.fd)
+        return item
+
+    def _drop_fd(self, inode: InodeId, fd: int) -> None:
+        fds = self._fds[inode]
+        fds.remove(fd)
+        if not fds:
+            del self._fds[inode]
 
     def writers(self, path: str) -> int:
         """How many write handles are open that were opened under `path`."""
         return self._writers.get(path, 0)
 
     def fd_for(self, inode: InodeId) -> int | None:
-        """Any descriptor open on `inode`: the way to reach a file that has no name left."""
-        items: list[OpenFile | DirHandle] = [*self._files.values(), *self._dirs.values()]
-        for item in items:
-            if item.inode == inode:
-                return item.fd
-        return None
+        """Any descriptor open on `inode`: the way to reach a file that has no name left, and
+        a cheaper way than opening it again (the kernel asks for an extended attribute on
+        every write(2))."""
+        fds = self._fds.get(inode)
+        return fds[0] if fds else None
 
     def close_all(self) -> None:
         """Close every descriptor (after unmount: the kernel sends no more releases)."""
@@ -106,3 +117,4 @@ class HandleTable:
         self._files.clear()
         self._dirs.clear()
         self._writers.clear()
+        self._fds.clear()
