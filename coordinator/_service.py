@@ -390,7 +390,7 @@ class Coordinator:
             f"{h.path} by {h.holder.name}@{h.holder.host or '?'} (agent {h.holder.id})"
             for h in blocked.holders
         ]
-        parts += [f"{p} by an earlier waiter" for p in blocked.queued_paths]
+        parts += [f"{p} promised to another agent waiting in line" for p in blocked.queued_paths]
         waiters = self._queue.waiting_on(workspace_id, paths)
         return ConflictError(
             f"lease {why}: {'; '.join(parts) or ', '.join(paths)}",
