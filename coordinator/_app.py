@@ -85,7 +85,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _SSE_PING_S = 15
 
 
-def _coordinator(request: Request) -> Coordinator:
+async def _coordinator(request: Request) -> Coordinator:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a round trip per request.
     coordinator: Coordinator = request.app.state.coordinator
     return coordinator
 
@@ -107,7 +108,7 @@ async def _current_agent(
     token = None
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
-    agent = await _coordinator(request).authenticate(token)
+    agent = await (await _coordinator(request)).authenticate(token)
     _admit(request, agent.id)
     return agent
 

@@ -7,6 +7,7 @@ waiters are woken by the release or expiry itself, never by polling. Snapshots a
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -52,6 +53,7 @@ from ._records import (
 from ._signals import EventSignals
 from ._snapshots import Snapshots
 from ._store import AgentRow, LeaseRow, Store, Tx
+from ._tokens import TokenCache
 from ._work import WorkSessions
 from ._zones import Zones
 
@@ -82,7 +84,10 @@ class Coordinator:
         self._clock = clock
         self._lease_lock = trio.Lock()
         self._queue = WaitQueue()
-        self._leases_changed = trio.Event()
+        self._tokens = TokenCache()
+        self._reaper_wake = trio.Event()
+        self._reaper_due = -math.inf  # when the reaper will look next; -inf while it reads
+        self._announced = math.inf  # earliest expiry granted while the reaper read
         self._signals = EventSignals()
         self.snapshots = Snapshots(
             store, blobs, self._signals, max_blob_bytes=self.limits.max_blob_bytes, clock=clock
@@ -99,17 +104,36 @@ class Coordinator:
     async def run_reaper(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Expire leases when their TTL runs out, and hand their paths to the next waiters."""
+        """Expire leases when their TTL runs out, and hand their paths to the next waiters.
+
+        It sleeps until the earliest expiry in the store; a grant or renewal wakes it only if
+        it moves that moment earlier (`_announce_expiry`), not on every lease change.
+        """
         task_status.started()
         while True:
-            changed = self._leases_changed = trio.Event()
+            self._reaper_due = -math.inf  # while reading, only collect announced expiries
+            self._announced = math.inf
             next_expiry = await self._store.read(lambda tx: tx.next_expiry())
-            delay = _REAPER_MAX_SLEEP_S
-            if next_expiry is not None:
-                delay = min(delay, max(0.0, next_expiry - self._clock()))
-            with trio.move_on_after(delay):
-                await changed.wait()
-            await self.expire_due()
+            now = self._clock()
+            due = min(
+                now + _REAPER_MAX_SLEEP_S,
+                math.inf if next_expiry is None else next_expiry,
+                self._announced,
+            )
+            if due <= now:
+                await self.expire_due()
+                continue
+            self._reaper_wake = trio.Event()
+            self._reaper_due = due
+            with trio.move_on_after(due - now):
+                await self._reaper_wake.wait()
+
+    def _announce_expiry(self, expires_at: float) -> None:
+        """A lease now runs out at ``expires_at``: wake the reaper if that is sooner than it
+        planned to look."""
+        self._announced = min(self._announced, expires_at)
+        if expires_at < self._reaper_due:
+            self._reaper_wake.set()
 
     async def expire_due(self) -> None:
         async with self._lease_lock:
@@ -188,7 +212,13 @@ class Coordinator:
     async def authenticate(self, token: str | None) -> AgentRow:
         if not token:
             raise Unauthenticated("this call needs an agent token: 'Authorization: Bearer <token>'")
-        row = await self._store.read(lambda tx: tx.agent_by_token_hash(hash_token(token)))
+        token_hash = hash_token(token)
+        row = self._tokens.get(token_hash)
+        if row is None:
+            generation = self._tokens.generation
+            row = await self._store.read(lambda tx: tx.agent_by_token_hash(token_hash))
+            if row is not None:
+                self._tokens.remember(token_hash, row, generation)
         if row is None:
             raise Unauthenticated("the agent token is not valid; register again to get one")
         if row.left_at is not None:
@@ -232,7 +262,10 @@ class Coordinator:
                     {"name": agent.name},
                 )
 
-            await self._store.run(leave)
+            try:
+                await self._store.run(leave)
+            finally:  # even if the commit's outcome is unknown: re-read the row next time
+                self._tokens.forget(agent.id)
             self._notify([agent.workspace_id])
             await self._serve_waiters(agent.workspace_id)
 
@@ -300,31 +333,43 @@ class Coordinator:
 
     async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
         paths = tuple(dict.fromkeys(request.paths))
-        warned = await self.zones.admit(agent, paths)
-        grant_request = GrantRequest(
+        asked = GrantRequest(
             workspace_id=agent.workspace_id,
             agent_id=agent.id,
             paths=paths,
             ttl_s=request.ttl_s,
             work=request.work,
             branch=request.branch,
-            warned=tuple((path, zone.id, zone.reason) for path, zone in warned),
         )
+
+        def acquire_tx(tx: Tx, claimed: set[str]) -> tuple[GrantRequest, LeaseGrant | _Blocked]:
+            # The zone check shares the grant's transaction: one worker-thread trip, not two.
+            warned = self.zones.admit_tx(tx, agent, paths)
+            grant_request = replace(
+                asked, warned=tuple((path, zone.id, zone.reason) for path, zone in warned)
+            )
+            return grant_request, self._grant_tx(tx, grant_request, claimed)
+
         async with self._lease_lock:
             if self._queue.waited_paths(agent.workspace_id):
                 # Whoever waits in line for a lease that just ran out goes first, before this
                 # newcomer (and before the reaper wakes).
                 await self._expire_due_locked()
             claimed = self._queue.waited_paths(agent.workspace_id)
-            outcome = await self._store.run(lambda tx: self._grant_tx(tx, grant_request, claimed))
-            self._granted_or_expired(agent.workspace_id)
+            grant_request, outcome = await self._store.run(partial(acquire_tx, claimed=claimed))
+            self._notify([agent.workspace_id])
             if isinstance(outcome, LeaseGrant):
+                self._announce_grant(outcome)
                 return outcome
             if request.wait_s <= 0:
                 raise await self._lease_held(agent.workspace_id, paths, outcome)
             waiter = self._queue.add(grant_request)
             await self._recall(agent, outcome.holders)
         return await self._wait(waiter, request.wait_s)
+
+    def _announce_grant(self, grant: LeaseGrant) -> None:
+        if grant.leases:
+            self._announce_expiry(min(lease.expires_at for lease in grant.leases))
 
     async def _recall(self, asker: AgentRow, holders: Sequence[Lease]) -> None:
         """Tell each holder that someone waits (as SMB leases and NFSv4 delegations do): its
@@ -411,13 +456,10 @@ class Coordinator:
                 partial(self._grant_tx, request=waiter.request, claimed=set())
             )
             if isinstance(outcome, LeaseGrant):
+                self._announce_grant(outcome)
                 waiter.result = outcome
                 self._queue.remove(waiter)
                 waiter.done.set()
-        self._granted_or_expired(workspace_id)
-
-    def _granted_or_expired(self, workspace_id: int) -> None:
-        self._leases_changed.set()
         self._notify([workspace_id])
 
     async def renew(self, agent: AgentRow, request: RenewRequest) -> RenewResult:
@@ -435,7 +477,8 @@ class Coordinator:
 
         async with self._lease_lock:
             leases = await self._store.run(renew)
-            self._leases_changed.set()
+            if leases:
+                self._announce_expiry(min(lease.expires_at for lease in leases))
         return RenewResult(leases=leases)
 
     async def release(self, agent: AgentRow, request: ReleaseRequest) -> ReleaseResult:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._errors import StoreFailure
+from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from ._sqlite_team import SqliteTeamQueries
 from ._store import (
     AgentRow,
@@ -347,8 +348,10 @@ class SqliteStore:
         with _converted_errors():
             self._writer = self._connect()
             self._migrate()
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             self._reader = self._connect()
         self._limiter = trio.CapacityLimiter(1)
+        self._checkpointer = Checkpointer(path)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -414,6 +417,7 @@ class SqliteStore:
         return await trio.to_thread.run_sync(self._read_sync, fn)
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._write_lock, self._read_lock:
             self._reader.close()
             self._writer.close()

@@ -94,16 +94,15 @@ class Zones(StoreComponent):
 
         await self._store.run(allow)
 
-    async def admit(self, agent: AgentRow, paths: Sequence[str]) -> list[tuple[str, ZoneRow]]:
-        """Refuse paths in block zones and unconfirmed confirm zones; return the warned ones."""
+    def admit_tx(self, tx: Tx, agent: AgentRow, paths: Sequence[str]) -> list[tuple[str, ZoneRow]]:
+        """Refuse paths in block zones and unconfirmed confirm zones; return the warned ones.
 
-        def judge_tx(tx: Tx) -> ZoneVerdict:
-            zones = tx.zones_of(agent.workspace_id)
-            if not zones:
-                return ZoneVerdict([], [], [])
-            return judge(zones, tx.allowances_of(agent.workspace_id, agent.name), paths)
-
-        verdict = await self._store.read(judge_tx)
+        Runs inside the lease grant's own transaction (one worker-thread trip, not two).
+        """
+        zones = tx.zones_of(agent.workspace_id)
+        if not zones:
+            return []
+        verdict = judge(zones, tx.allowances_of(agent.workspace_id, agent.name), paths)
         if verdict.blocked:
             path, zone = verdict.blocked[0]
             raise Forbidden(
