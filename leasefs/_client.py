@@ -154,9 +154,13 @@ class Client:
         self.workspace: str | None = None
         self._timeout = timeout
         self._limits: ServerLimits | None = None
+        # One connection pool for both paths: streams (blobs, events) go through the
+        # AsyncClient, plain JSON calls straight to its transport (see `_request`).
+        self._transport = httpx.AsyncHTTPTransport(verify=_verification(base_url, ca_cert))
         self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1", timeout=timeout, verify=_verification(base_url, ca_cert)
+            base_url=self.base_url + "/v1", timeout=timeout, transport=self._transport
         )
+        self._timeouts: dict[float, dict[str, float | None]] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -188,16 +192,27 @@ class Client:
             data = body.model_dump_json().encode()
             headers["Content-Type"] = "application/json"
         replayable = content is None or isinstance(content, bytes)
+        timeout_s = self._timeout if request_timeout is None else request_timeout
         for attempt in range(_RATE_LIMIT_RETRIES + 1):
             try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    content=data if content is None else content,
-                    params=params,
-                    headers=headers,
-                    timeout=self._timeout if request_timeout is None else request_timeout,
-                )
+                if replayable:
+                    response = await self._send_direct(
+                        method,
+                        url,
+                        data if content is None else content,
+                        params,
+                        headers,
+                        timeout_s,
+                    )
+                else:
+                    response = await self._http.request(
+                        method,
+                        url,
+                        content=content,
+                        params=params,
+                        headers=headers,
+                        timeout=timeout_s,
+                    )
             except httpx.TransportError as exc:
                 raise CoordinatorUnavailable(
                     f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}",
@@ -213,6 +228,42 @@ class Client:
             # Refused before it was handled, so sending it again is safe.
             await anyio.sleep(min(rejection.retry_after_s or 1.0, _RATE_LIMIT_MAX_WAIT_S))
         raise AssertionError("unreachable")
+
+    async def _send_direct(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str],
+        timeout_s: float,
+    ) -> httpx.Response:
+        """A request with its whole body at hand, handed to the transport itself.
+
+        `AsyncClient.request` costs about 0.15 ms of CPU more per call (URL merging, cookie
+        jar, auth and redirect flows, none of which the coordinator's API uses); the lease
+        calls are small and frequent, so that was a tenth of a client's work.
+        """
+        timeouts = self._timeouts.get(timeout_s)
+        if timeouts is None:
+            if len(self._timeouts) > 32:  # callers use a handful of values; bound it anyway
+                self._timeouts.clear()
+            timeouts = self._timeouts[timeout_s] = httpx.Timeout(timeout_s).as_dict()
+        request = httpx.Request(
+            method,
+            f"{self.base_url}/v1{url}",
+            params=params,
+            headers=headers,
+            content=content,
+            extensions={"timeout": timeouts},
+        )
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
     async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
         response = await self._request(method, url, **kwargs)
