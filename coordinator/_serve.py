@@ -16,6 +16,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from ._app import create_app
 from ._blobs import BlobFiles
+from ._connections import contain_connection_failures
 from ._limits import Limits
 from ._service import Coordinator
 from ._sqlite import SqliteStore
@@ -50,6 +51,7 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = 
             BlobFiles(options.data_dir / "blobs"),
             options.limits,
         )
+        contain_connection_failures()
         config = Config()
         config.bind = [f"{options.host}:{options.port}"]
         config.accesslog = None
