@@ -33,7 +33,7 @@ from ._exceptions import (
     StaleToken,
     TooManyLeases,
 )
-from .wire import Lease, LeaseRef, VersionCreate
+from .wire import Lease, LeaseRef, Version, VersionCreate
 
 log = logging.getLogger("leasefs.mount")
 
@@ -208,27 +208,15 @@ class LeaseKeeper:
                 raise LeaseRefused(f"lease refused: {exc}", errno=errno.EIO) from exc
             self.reachable = True
             self._extend_deadline(sent_at)
-            for lease in grant.leases:
-                kept = self._held.get(lease.path)
-                if kept is not None and kept.token == lease.token:
-                    kept.expires_at = lease.expires_at  # confirmed again: same lease, same base
-                    continue
-                version = grant.versions.get(lease.path)
-                async with self._applier.lock_for(lease.path):
-                    if version is not None:
-                        # A waiter continues on top of the holder's content, never beside it.
-                        await self._applier.apply_for_waiter(version)
-                    local = await self._local_state(lease.path)
-                self._lost.discard(lease.path)
-                self._held[lease.path] = HeldLease(
-                    path=lease.path,
-                    token=lease.token,
-                    base_hash=local.hash if local else None,
-                    acquired_at=lease.acquired_at,
-                    expires_at=lease.expires_at,
-                    last_used=trio.current_time(),
-                    recalled=self._early_recalls.pop(lease.path, None) == lease.token,
-                )
+            try:
+                for lease in grant.leases:
+                    await self._take(lease, grant.versions.get(lease.path))
+            except (LeasefsError, OSError) as exc:
+                await self._give_back_unrecorded(grant.leases)
+                raise LeaseRefused(
+                    f"granted, but the latest content could not be brought in: {exc}",
+                    errno=errno.ENOLCK if isinstance(exc, CoordinatorUnavailable) else errno.EIO,
+                ) from exc
             self._wake_releaser.set()
             granted = True
         finally:
@@ -249,6 +237,48 @@ class LeaseKeeper:
         except (FileNotFoundError, NotADirectoryError):
             return None
         return await trio.to_thread.run_sync(_backing.read_state, self._root_fd, path)
+
+    async def _take(self, lease: Lease, version: Version | None) -> None:
+        """Record a granted lease, first bringing in the version the grant carries."""
+        kept = self._held.get(lease.path)
+        if kept is not None and kept.token == lease.token:
+            kept.expires_at = lease.expires_at  # confirmed again: same lease, same base
+            return
+        async with self._applier.lock_for(lease.path):
+            if version is not None:
+                # A waiter continues on top of the holder's content, never beside it.
+                await self._applier.apply_for_waiter(version)
+            local = await self._local_state(lease.path)
+        self._lost.discard(lease.path)
+        self._held[lease.path] = HeldLease(
+            path=lease.path,
+            token=lease.token,
+            base_hash=local.hash if local else None,
+            acquired_at=lease.acquired_at,
+            expires_at=lease.expires_at,
+            last_used=trio.current_time(),
+            recalled=self._early_recalls.pop(lease.path, None) == lease.token,
+        )
+
+    async def _give_back_unrecorded(self, leases: list[Lease]) -> None:
+        """Return granted leases whose content could not be brought in: writing on top of
+        the old content would bury the newer version. Unreachable, they run out by TTL."""
+        unrecorded = [
+            lease
+            for lease in leases
+            if (held := self._held.get(lease.path)) is None or held.token != lease.token
+        ]
+        if not unrecorded:
+            return
+        with trio.CancelScope(shield=True):
+            try:
+                await self._client.release(unrecorded)
+            except LeasefsError as exc:
+                log.warning(
+                    "could not give back %s (it runs out after its TTL): %s",
+                    ", ".join(lease.path for lease in unrecorded),
+                    exc,
+                )
 
     def _extend_deadline(self, sent_at: float) -> None:
         self._deadline = max(self._deadline, sent_at + self.options.ttl_s - self.options.margin_s)

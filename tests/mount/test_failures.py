@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import subprocess
 import time
@@ -12,6 +14,7 @@ import httpx
 
 from leasefs._fs import is_mounted
 from tests.mount.conftest import AgentMount, MountFactory, audit_actions, run, wait_for
+from tests.proxy import TcpProxy
 from tests.servers import CoordinatorProcess
 
 
@@ -124,3 +127,33 @@ def test_processes_inside_the_repo_before_mounting_are_named(
     finally:
         sleeper.kill()
         sleeper.wait(10)
+
+
+def test_a_grant_whose_content_cannot_be_fetched_is_given_back(
+    mount_agent: MountFactory, coordinator: CoordinatorProcess
+) -> None:
+    """Writing on top of the old content would bury the newer version: the write fails and
+    the lease goes back at once instead of blocking the others for a TTL."""
+    with TcpProxy(coordinator.port) as proxy:
+        alice = mount_agent("alice", coordinator_url=proxy.url)
+        bob = mount_agent("bob")
+        proxy.cut()  # alice misses bob's version...
+        (bob.repo / "src" / "app.py").write_text("print('bob')\n")
+        wait_for(lambda: ("version.created", "bob") in audit_actions(
+            coordinator.url, bob.workspace, "src/app.py"), what="bob's version")  # fmt: skip
+        digest = hashlib.sha256(b"print('bob')\n").hexdigest()
+        (coordinator.data_dir / "blobs" / digest[:2] / digest).unlink()  # ...and its blob is gone
+        proxy.heal()
+        try:
+            with open(alice.repo / "src" / "app.py", "a") as f:
+                f.write("# alice\n")
+        except OSError as exc:
+            assert exc.errno == errno.EIO, exc
+        else:
+            raise AssertionError("alice wrote on top of content older than the latest version")
+        assert (alice.repo / "src" / "app.py").read_text() == "print('v1')\n"
+        assert "granted, but the latest content could not be brought in" in alice.output()
+        # Given back at once: bob (who does not wait) gets the file again.
+        wait_for(lambda: ("lease.released", "alice") in audit_actions(
+            coordinator.url, bob.workspace, "src/app.py"), what="alice's lease given back")  # fmt: skip
+        (bob.repo / "src" / "app.py").write_text("print('bob again')\n")
