@@ -151,6 +151,8 @@ class Coordinator:
         argv = [
             os.fspath(LEASEFS), "serve", "--host", "127.0.0.1", "--port", "0",
             "--data", os.fspath(self.data_dir), "--max-blob-bytes", str(4 << 30),
+            # The memory figure has 4 agents hold 100,000 leases: over the default limit.
+            "--max-leases-per-agent", str(1 << 20),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(

@@ -32,22 +32,14 @@ def test_a_version_never_lands_outside_through_a_symlinked_directory(
     (alice.repo / "vendor" / "authorized_keys").write_text("ssh-ed25519 AAAA mallory\n")
     (alice.repo / "vendor" / "later.txt").write_text("second file\n")
 
-    wait_for(
-        lambda: (
-            ("conflict.detected", "bob")
-            in audit_actions(alice.url, alice.workspace, "vendor/authorized_keys")
-        ),
-        timeout=30,
-        what="bob's mount refusing the version",
-    )
-    wait_for(
-        lambda: (
-            ("conflict.detected", "bob")
-            in audit_actions(alice.url, alice.workspace, "vendor/later.txt")
-        ),
-        timeout=30,
-        what="bob's mount refusing the second version",
-    )
+    for path in ("vendor/authorized_keys", "vendor/later.txt"):
+        wait_for(
+            lambda p=path: (
+                ("conflict.detected", "bob") in audit_actions(alice.url, alice.workspace, p)
+            ),
+            timeout=30,
+            what=f"bob's mount refusing the version of {path}",
+        )
     assert list(outside.iterdir()) == [], "nothing may be written outside the repository"
     assert os.readlink(bob.repo / "vendor") == str(outside), "bob's tree is left as it was"
     status = bob.leasefs("status", str(bob.repo)).stdout
