@@ -364,7 +364,8 @@ def _table(mode: Mode, figures: Figures) -> Table:
         "Writes are open+write+close of a 32-byte file from Python, timed from the first call.",
         f"A (the holder, and the writer for propagation) runs with --idle-grace "
         f"{WRITER_IDLE_GRACE_S:g}: its lease goes back as soon as the file is closed. With "
-        "the default 3 s grace, hand-off and propagation take 3 s longer (no recall yet).",
+        "the default 3 s grace, a waiter's recall still brings the lease back at the close; "
+        "propagation to mounts nobody waits in would start 3 s later.",
         f"B runs with --wait {WAIT_S} and the default idle grace; other mounts with defaults.",
         "Propagation polls every mount's copy of the file (about every millisecond); each mount "
         "is its own process, all on this machine.",
