@@ -110,8 +110,11 @@ async def test_an_agent_holds_at_most_its_share_of_leases(agent: Client) -> None
 async def test_requests_over_the_rate_are_told_when_to_come_back(
     agent: Client, limited: CoordinatorProcess
 ) -> None:
+    answers: list[httpx.Response] = []
     async with httpx.AsyncClient(base_url=limited.url + "/v1", timeout=10) as raw:
-        answers = [await raw.get("/agents/me", headers=_auth(agent)) for _ in range(4 * RATE)]
+        # Sent as fast as they go: however slow the machine, a few hundred meet the limit.
+        while len(answers) < 300 and not any(r.status_code == 429 for r in answers):
+            answers.append(await raw.get("/agents/me", headers=_auth(agent)))
     refused = [r for r in answers if r.status_code == 429]
     assert refused, "a burst of twice the rate (and more) must meet the limit"
     assert all(r.status_code in (200, 429) for r in answers)
@@ -145,9 +148,9 @@ async def test_one_agents_rate_does_not_limit_another(
 
 async def test_registration_is_limited_per_address(limited: CoordinatorProcess) -> None:
     async with httpx.AsyncClient(base_url=limited.url + "/v1", timeout=10) as raw:
-        statuses = [
-            (await raw.post("/workspaces", json={"name": f"burst-{i}"})).status_code
-            for i in range(4 * RATE)
-        ]
+        statuses: list[int] = []
+        while len(statuses) < 300 and 429 not in statuses:
+            answer = await raw.post("/workspaces", json={"name": f"burst-{len(statuses)}"})
+            statuses.append(answer.status_code)
     assert 429 in statuses
     assert set(statuses) <= {201, 429}
