@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from leasefs._settings import (
+    DEFAULT_BREAK_TIMEOUT_S,
     DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_MAX_JSON_BYTES,
     DEFAULT_MAX_LEASES_PER_AGENT,
@@ -26,6 +27,8 @@ class Limits:
     # Requests per second per agent (per client address before it has a token); bursts of
     # twice that pass. Zero turns the limit off.
     rate_per_s: float = DEFAULT_RATE_PER_S
+    # A holder that keeps a recalled lease this long loses it (DESIGN: break timeout).
+    break_timeout_s: float = DEFAULT_BREAK_TIMEOUT_S
 
     @property
     def rate_burst(self) -> float:

@@ -88,6 +88,8 @@ class Coordinator:
         self._reaper_wake = trio.Event()
         self._reaper_due = -math.inf  # when the reaper will look next; -inf while it reads
         self._announced = math.inf  # earliest expiry granted while the reaper read
+        # (workspace, path, token) of a recalled lease -> when it lapses if not given back
+        self._break_at: dict[tuple[int, str, int], float] = {}
         self._signals = EventSignals()
         self.snapshots = Snapshots(
             store, blobs, self._signals, max_blob_bytes=self.limits.max_blob_bytes, clock=clock
@@ -377,14 +379,24 @@ class Coordinator:
         if not holders:
             return
 
+        ws = asker.workspace_id
+
         def recall(tx: Tx) -> None:
             now = self._clock()
             for lease in holders:
-                record(tx, asker.workspace_id, now, asker.id, EventType.LEASE_RECALLED, lease.path,
+                self._break_at.setdefault(
+                    (ws, lease.path, lease.token), now + self.limits.break_timeout_s
+                )
+                record(tx, ws, now, asker.id, EventType.LEASE_RECALLED, lease.path,
                        {"token": lease.token, "holder_id": lease.holder.id, "by": asker.name})  # fmt: skip
 
+        self._forget_old_breaks(self._clock())
         await self._store.run(recall)
-        self._notify([asker.workspace_id])
+        self._notify([ws])
+
+    def _forget_old_breaks(self, now: float) -> None:
+        if len(self._break_at) > 10_000:
+            self._break_at = {k: v for k, v in self._break_at.items() if v > now - 3600}
 
     async def _wait(self, waiter: Waiter, wait_s: float) -> LeaseGrant:
         """Wait in line; on timeout leave the line, on cancellation give back a late grant."""
@@ -468,6 +480,10 @@ class Coordinator:
             renewed = []
             for row in tx.leases_of_agent(agent.id):
                 if row.expires_at <= now:
+                    continue
+                if self._break_at.get((row.workspace_id, row.path, row.token), math.inf) <= now:
+                    # Recalled and kept past the break timeout: no longer renewed, it lapses
+                    # by its TTL (the holder, missing it from the answer, stops writing now).
                     continue
                 ttl = request.ttl_s or row.ttl_s
                 row = replace(row, expires_at=now + ttl, ttl_s=ttl)

@@ -57,6 +57,10 @@ def serve(
         float,
         typer.Option(help="Requests per second per agent (bursts of twice that pass); 0: off."),
     ] = _settings.DEFAULT_RATE_LIMIT,
+    break_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a holder may keep a lease another agent waits for."),
+    ] = _settings.DEFAULT_BREAK_TIMEOUT_S,
     tls_cert: Annotated[
         Path | None, typer.Option(help="PEM certificate (chain) to serve https with.")
     ] = None,
@@ -81,6 +85,7 @@ def serve(
         max_json_bytes=max_json_bytes,
         max_leases_per_agent=max_leases_per_agent,
         rate_per_s=rate_limit,
+        break_timeout_s=break_timeout,
     )
     options = ServeOptions(
         data_dir=data, host=host, port=port, limits=limits, tls_cert=tls_cert, tls_key=tls_key
