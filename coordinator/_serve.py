@@ -16,7 +16,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from ._app import create_app
 from ._blobs import BlobFiles
-from ._connections import contain_connection_failures
+from ._hypercorn_guard import contain_connection_failures
 from ._limits import Limits
 from ._service import Coordinator
 from ._sqlite import SqliteStore

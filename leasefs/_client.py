@@ -214,10 +214,7 @@ class Client:
                         timeout=timeout_s,
                     )
             except httpx.TransportError as exc:
-                raise CoordinatorUnavailable(
-                    f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}",
-                    url=self.base_url,
-                ) from exc
+                raise self._unreachable(exc) from exc
             if not response.is_error:
                 return response
             rejection = _rejection(response)
@@ -228,6 +225,11 @@ class Client:
             # Refused before it was handled, so sending it again is safe.
             await anyio.sleep(min(rejection.retry_after_s or 1.0, _RATE_LIMIT_MAX_WAIT_S))
         raise AssertionError("unreachable")
+
+    def _unreachable(self, exc: BaseException) -> CoordinatorUnavailable:
+        return CoordinatorUnavailable(
+            f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}", url=self.base_url
+        )
 
     async def _send_direct(
         self,
@@ -424,10 +426,7 @@ class Client:
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise CoordinatorUnavailable(
-                f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}",
-                url=self.base_url,
-            ) from exc
+            raise self._unreachable(exc) from exc
         try:
             if response.is_error:
                 await response.aread()
