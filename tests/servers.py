@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _READY = re.compile(r"listening on (https?://127\.0\.0\.1:\d+)")
@@ -99,6 +101,16 @@ class CoordinatorProcess:
             return
         self.process.kill()
         self.process.wait(10)
+
+
+@contextmanager
+def serving(data_dir: Path, *extra_args: str) -> Iterator[CoordinatorProcess]:
+    """A coordinator of a test's own with ``extra_args`` (limits, TLS…), stopped afterwards."""
+    server = CoordinatorProcess(data_dir, *extra_args).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]

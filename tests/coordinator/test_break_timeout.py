@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from leasefs import Client
-from tests.servers import CoordinatorProcess
+from tests.servers import CoordinatorProcess, serving
 
 BREAK_S = 2.0
 TTL_S = 3.0
@@ -18,13 +18,8 @@ TTL_S = 3.0
 
 @pytest.fixture
 def breaking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
-    server = CoordinatorProcess(
-        tmp_path_factory.mktemp("breaking"), "--break-timeout", str(BREAK_S)
-    ).start()
-    try:
+    with serving(tmp_path_factory.mktemp("breaking"), "--break-timeout", str(BREAK_S)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_a_recalled_lease_kept_past_the_break_timeout_lapses(

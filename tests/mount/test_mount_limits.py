@@ -9,20 +9,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.mount.conftest import MountFactory, audit_actions, wait_for
-from tests.servers import CoordinatorProcess
+from tests.servers import CoordinatorProcess, serving
 
 
 @pytest.fixture(scope="module")
 def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
     """Overrides the session's coordinator for this module's mounts."""
-    server = CoordinatorProcess(
+    with serving(
         tmp_path_factory.mktemp("limited"),
         *("--max-blob-bytes", "1000", "--max-leases-per-agent", "2"),
-    ).start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_file_over_the_blob_limit_is_released_unshared(mount_agent: MountFactory) -> None:

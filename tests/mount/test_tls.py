@@ -17,7 +17,7 @@ import trustme
 
 from leasefs import Client, CoordinatorUnavailable, LeasefsError
 from tests.mount.conftest import MountFactory, run, wait_for
-from tests.servers import CoordinatorProcess
+from tests.servers import CoordinatorProcess, serving
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +41,12 @@ def coordinator(
     issued = authority.issue_cert("127.0.0.1", "localhost")
     issued.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
     issued.private_key_pem.write_to_path(str(directory / "key.pem"))
-    server = CoordinatorProcess(
+    with serving(
         directory / "data",
         *("--tls-cert", str(directory / "cert.pem")),
         *("--tls-key", str(directory / "key.pem")),
-    ).start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_the_coordinator_serves_https_to_clients_that_trust_its_ca(

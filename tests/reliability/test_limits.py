@@ -15,7 +15,7 @@ import pytest
 
 from leasefs import Client, TooManyLeases
 from leasefs.wire import MemoryCreate
-from tests.servers import CoordinatorProcess
+from tests.servers import CoordinatorProcess, serving
 
 MAX_JSON = 2000
 MAX_LEASES = 3
@@ -24,16 +24,13 @@ RATE = 5
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
-    server = CoordinatorProcess(
+    with serving(
         tmp_path_factory.mktemp("limited"),
         *("--max-json-bytes", str(MAX_JSON)),
         *("--max-leases-per-agent", str(MAX_LEASES)),
         *("--rate-limit", str(RATE)),
-    ).start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 _counter = iter(range(1_000_000))
