@@ -59,6 +59,12 @@ _ADMIT_ATTEMPTS = 3
 _RENAME_FLAGS = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
 _READ_BUFFER_BYTES = 1 << 20  # libfuse's largest request (FUSE_MAX_MAX_PAGES pages)
 
+LISTINGS_CACHED = hasattr(FileInfo(), "cache_readdir")
+"""Whether this pyfuse3 lets opendir ask the kernel to keep the listing (FOPEN_CACHE_DIR).
+
+Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it. Without it every folder is read
+through the mount each time, which is most of what `git status` and `find` cost here."""
+
 
 class Passthrough(pyfuse3.Operations):
     """Serve the directory behind `root_fd` unchanged, file for file."""
@@ -613,11 +619,16 @@ class Passthrough(pyfuse3.Operations):
     # -- directories -----------------------------------------------------------------------
 
     @fuse_handler
-    async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT:
+    async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT | FileInfo:
         ino = InodeId(inode)
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(_rel(self.path_of(ino)), flags, dir_fd=self._root)
-        return self._handles.add_dir(DirHandle(fd, ino))
+        fh = self._handles.add_dir(DirHandle(fd, ino))
+        if not LISTINGS_CACHED:
+            return fh
+        # The kernel drops a kept listing when the folder changes through the mount, and
+        # `invalidate_path` drops it when the owner changes the folder underneath.
+        return FileInfo(fh=fh, keep_cache=True, cache_readdir=True)
 
     @fuse_handler
     async def readdir(self, fh: FileHandleT, start_id: int, token: ReaddirToken) -> None:
@@ -724,10 +735,16 @@ def _xattr_refusal(name: bytes) -> int:
 def _tell_kernel(
     inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
 ) -> None:
-    """Drop the kernel's caches for one file; unknown inodes and names are fine to skip."""
+    """Drop the kernel's caches for one file; unknown inodes and names are fine to skip.
+
+    A `parent` is given when the name itself changed: its kept listing goes too. Kernels
+    before 6.x drop it on an entry invalidation only when the name was in their cache.
+    """
     if inode is not None:
         with contextlib.suppress(FileNotFoundError):
             pyfuse3.invalidate_inode(inode)
     if parent is not None:
         with contextlib.suppress(FileNotFoundError):
             pyfuse3.invalidate_entry(parent, name, deleted or 0)
+        with contextlib.suppress(FileNotFoundError):
+            pyfuse3.invalidate_inode(parent)

@@ -21,6 +21,7 @@ import pytest
 
 from leasefs._fs import ROOT_INODE, InodeId, fuse_handler, quiet_handler
 from leasefs._fs._inodes import InodeTable
+from leasefs._fs._passthrough import LISTINGS_CACHED
 
 from .conftest import MountFactory, requires_fuse
 
@@ -547,6 +548,33 @@ def test_directory_with_3000_entries_lists_completely(mnt: Path) -> None:
     assert kinds == dict.fromkeys(names, True)
 
 
+def test_this_pyfuse3_lets_the_kernel_keep_listings() -> None:
+    """scripts/setup builds pyfuse3 with scripts/pyfuse3/cache-readdir.patch; say so if not."""
+    assert LISTINGS_CACHED, "pyfuse3 is unpatched: run scripts/pyfuse3/build"
+
+
+@requires_fuse
+def test_kept_listings_follow_every_change_through_the_mount(mnt: Path) -> None:
+    (mnt / "d").mkdir()
+    (mnt / "d" / "a").write_text("a")
+    (mnt / "d" / "b").write_text("b")
+    changes = [
+        (lambda: (mnt / "d" / "c").write_text("c"), ["a", "b", "c"]),
+        (lambda: (mnt / "d" / "a").unlink(), ["b", "c"]),
+        (lambda: (mnt / "d" / "b").rename(mnt / "d" / "e"), ["c", "e"]),
+        (lambda: (mnt / "d" / "c").rename(mnt / "moved"), ["e"]),
+        (lambda: (mnt / "d" / "sub").mkdir(), ["e", "sub"]),
+        (lambda: os.link(mnt / "d" / "e", mnt / "d" / "f"), ["e", "f", "sub"]),
+        (lambda: os.symlink("e", mnt / "d" / "l"), ["e", "f", "l", "sub"]),
+        (lambda: (mnt / "d" / "sub").rmdir(), ["e", "f", "l"]),
+    ]
+    for change, expected in changes:
+        assert os.listdir(mnt / "d")  # the kernel now holds this listing
+        change()
+        assert sorted(os.listdir(mnt / "d")) == expected
+    assert sorted(os.listdir(mnt)) == ["d", "moved"]
+
+
 @requires_fuse
 def test_listing_shows_dot_entries_and_types(mnt: Path) -> None:
     (mnt / "f").write_text("x")
@@ -949,10 +977,11 @@ def test_invalidate_path_shows_changes_made_underneath(
             time.sleep(0.02)
         done.unlink()
 
-    # Warm every cache: data, attributes, names, and a negative entry for "c".
+    # Warm every cache: data, attributes, names, the listing, and a negative entry for "c".
     assert (repo / "a").read_text() == "old a"
     assert (repo / "b").read_text() == "old b"
     assert not (repo / "c").exists()
+    assert sorted(os.listdir(repo)) == ["a", "b"]
 
     underneath("replace", "a", "new a, a different file")
     assert (repo / "a").read_text() == "new a, a different file"
@@ -961,6 +990,9 @@ def test_invalidate_path_shows_changes_made_underneath(
     assert os.stat(repo / "b").st_size == len("new b")
     underneath("replace", "c", "created underneath")
     assert (repo / "c").read_text() == "created underneath"
+    assert sorted(os.listdir(repo)) == ["a", "b", "c"]
+    underneath("replace", "d", "a name the kernel never looked up")
+    assert sorted(os.listdir(repo)) == ["a", "b", "c", "d"]
     underneath("delete", "a")
     assert not (repo / "a").exists()
-    assert sorted(os.listdir(repo)) == ["b", "c"]
+    assert sorted(os.listdir(repo)) == ["b", "c", "d"]

@@ -44,6 +44,21 @@ def test_new_files_deletions_and_renames_propagate(mount_agent: MountFactory) ->
     wait_for(lambda: not (bob.repo / ".gitignore").exists(), what="deletion")
 
 
+def test_listings_in_the_other_mount_follow_new_deleted_and_renamed_files(
+    mount_agent: MountFactory,
+) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+    before = sorted(os.listdir(bob.repo))  # the kernel keeps bob's listings from here
+    assert "README.md" in before and ".gitignore" in before
+    assert "app.py" in os.listdir(bob.repo / "src")
+    (alice.repo / "src" / "new.py").write_text("x = 1\n")
+    (alice.repo / "README.md").rename(alice.repo / "README.rst")
+    (alice.repo / ".gitignore").unlink()
+    expected = sorted({*before, "README.rst"} - {"README.md", ".gitignore"})
+    wait_for(lambda: sorted(os.listdir(bob.repo)) == expected, what="rename and deletion listed")
+    wait_for(lambda: "new.py" in os.listdir(bob.repo / "src"), what="new file listed")
+
+
 def test_mode_changes_propagate(mount_agent: MountFactory) -> None:
     alice, bob = mount_agent("alice"), mount_agent("bob")
     script = alice.repo / "run.sh"
