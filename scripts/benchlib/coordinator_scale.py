@@ -6,6 +6,9 @@ take turns (1, 10, 100, 1, 10, 100, …) so that drift spreads evenly. The load 
 this process (Python, trio): its CPU use is reported beside the coordinator's, because on a
 small machine either may be what limits the rate.
 
+Reference: the same HTTP server answering a bare ASGI app (`http_ceiling`), the most
+requests one core serves before any of our code runs.
+
 Memory: the coordinator's resident memory (VmRSS) and its database on disk, at start, with
 many leases held, and after a long audit log (acquire+release cycles of 1000 paths).
 """
@@ -23,6 +26,7 @@ import trio
 
 from leasefs import Client
 
+from . import http_ceiling
 from .modes import Mode
 from .procs import Coordinator, running_coordinator
 from .progress import say
@@ -194,16 +198,24 @@ def run(mode: Mode, work: Path) -> Section:
     work.mkdir(parents=True)
     loads: dict[int, Load] = {}
     points: list[Footprint] = []
+    ceiling: http_ceiling.Ceiling | None = None
     say("fig 3: starting a coordinator of its own")
     try:
         with running_coordinator(work / "data", work / "coordinator.log") as coordinator:
             loads = trio.run(_throughput, coordinator, mode)
+            say("fig 3: the HTTP server alone, answering a bare ASGI app")
+            ceiling = http_ceiling.measure(mode.scale_slices * mode.scale_slice_s)
             points = _memory(coordinator, mode)
     except Exception as exc:  # a figure that breaks still reports what it measured
         section.error = f"{type(exc).__name__}: {exc}"
         say(f"fig 3: stopped early: {section.error}")
-    section.tables += [_throughput_table(mode, loads), _memory_table(points)]
+    section.tables += [
+        _throughput_table(mode, loads),
+        _ceiling_table(loads, ceiling),
+        _memory_table(points),
+    ]
     section.data = {
+        "http_ceiling": vars(ceiling) if ceiling else None,
         "throughput": {
             str(count): {k: v for k, v in vars(load).items() if k != "latencies"}
             | {"latencies_s": load.latencies}
@@ -250,6 +262,39 @@ def _throughput_table(mode: Mode, loads: dict[int, Load]) -> Table:
         "CPU: share of one core over the slices; 100% of a core for the coordinator means it "
         "is the limit (one process, one trio thread plus sqlite in worker threads).",
     ]
+    return table
+
+
+def _ceiling_table(loads: dict[int, Load], ceiling: http_ceiling.Ceiling | None) -> Table:
+    table = Table(
+        "The HTTP server alone: the ceiling for one coordinator process",
+        ["server", "requests or lease operations/s", "server CPU each", "CPU / bare"],
+    )
+    bare_cpu = ceiling.server_cpu_per_request_s if ceiling else None
+    if ceiling:
+        table.add(
+            f"hypercorn (trio), bare ASGI answer, {http_ceiling.CONNECTIONS} connections",
+            fmt_rate(ceiling.requests_per_s),
+            fmt_seconds(ceiling.server_cpu_per_request_s),
+            "1.00x",
+        )
+    for count, load in loads.items():
+        operations = 2 * load.cycles  # an acquire and a release per cycle
+        if not operations or not load.seconds:
+            continue
+        per_operation = load.coordinator_cpu_s / operations
+        table.add(
+            f"coordinator, {count} agent(s)",
+            fmt_rate(operations / load.seconds),
+            fmt_seconds(per_operation),
+            fmt_ratio(ratio(per_operation, bare_cpu)),
+        )
+    if ceiling:
+        table.notes.append(
+            f"Bare server: {100 * ceiling.server_cpu_share:.0f}% of a core while loaded by raw "
+            "sockets from a process of its own (prebuilt requests, next to no client CPU); "
+            f"it dropped {ceiling.reconnects} kept-alive connection(s) under the load."
+        )
     return table
 
 
