@@ -103,6 +103,7 @@ class LeaseKeeper:
         self._acquiring: dict[str, trio.Event] = {}
         self._deadline = -math.inf  # trio clock; writes refused past it
         self._wake_releaser = trio.Event()
+        self._release_at = -math.inf  # trio clock; when the sleeping releaser wakes by itself
         self.reachable = True
         self.pending_snapshots = 0
         self._lost: set[str] = set()  # leases that ran out under an open writer
@@ -148,7 +149,7 @@ class LeaseKeeper:
         lease = self._held.get(path)
         if lease is not None and lease.token == token and lease.state is State.HELD:
             lease.recalled = True
-            self._wake_releaser.set()
+            self._nudge_releaser(lease)
         elif lease is None or token > lease.token:
             # The event stream can bring the recall before the grant's answer is recorded;
             # dropped, it would leave the waiter waiting for as long as we keep writing.
@@ -159,6 +160,16 @@ class LeaseKeeper:
         lease = self._held.get(path)
         if lease is not None:
             lease.last_used = trio.current_time()
+            self._nudge_releaser(lease)
+
+    def _nudge_releaser(self, lease: HeldLease) -> None:
+        """Wake the releaser if ``lease`` may go back before it would wake by itself.
+
+        An idle grace that starts now ends after every one already running, so a close or a
+        grant needs no wake while the releaser sleeps towards an earlier one. Waking it for
+        each made every new file cost a pass over all held leases: quadratic in a big write.
+        """
+        if lease.recalled or trio.current_time() + self.options.idle_grace_s < self._release_at:
             self._wake_releaser.set()
 
     def _usable(self, path: str) -> bool:
@@ -217,7 +228,9 @@ class LeaseKeeper:
                     f"granted, but the latest content could not be brought in: {exc}",
                     errno=errno.ENOLCK if isinstance(exc, CoordinatorUnavailable) else errno.EIO,
                 ) from exc
-            self._wake_releaser.set()
+            for lease in grant.leases:
+                if (held := self._held.get(lease.path)) is not None:
+                    self._nudge_releaser(held)
             granted = True
         finally:
             for path in paths:
@@ -330,16 +343,19 @@ class LeaseKeeper:
                 and (h.recalled or now - h.last_used >= self.options.idle_grace_s)
             ]
             if idle:
+                self._release_at = -math.inf  # busy: every nudge wakes it
                 await self.release([h.path for h in idle])
                 continue
             waiting = [
-                h.last_used + self.options.idle_grace_s - now
+                h.last_used + self.options.idle_grace_s
                 for h in self._held.values()
                 if h.state is State.HELD and self._open_writers(h.path) == 0
             ]
+            self._release_at = min(waiting, default=math.inf)
             self._wake_releaser = trio.Event()
-            with trio.move_on_after(min(waiting, default=math.inf)):
+            with trio.move_on_at(self._release_at):
                 await self._wake_releaser.wait()
+            self._release_at = -math.inf
 
     async def release(self, paths: Sequence[str] | None = None) -> list[str]:
         """Snapshot and release ``paths`` (all held ones if None) now; returns those released.
@@ -372,6 +388,7 @@ class LeaseKeeper:
                     lease.state = State.HELD
                     lease.last_used = trio.current_time()
                     lease.recalled = False  # retry after the grace, not in a tight loop
+                    self._nudge_releaser(lease)
                 elif self._held.get(lease.path) is lease:
                     del self._held[lease.path]
                 old_event, lease.released = lease.released, trio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -57,6 +58,37 @@ def test_listings_in_the_other_mount_follow_new_deleted_and_renamed_files(
     expected = sorted({*before, "README.rst"} - {"README.md", ".gitignore"})
     wait_for(lambda: sorted(os.listdir(bob.repo)) == expected, what="rename and deletion listed")
     wait_for(lambda: "new.py" in os.listdir(bob.repo / "src"), what="new file listed")
+
+
+def test_a_file_kept_open_past_the_grace_goes_back_one_grace_after_its_close(
+    mount_agent: MountFactory,
+) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")  # idle grace 0.5 s
+    with open(alice.repo / "src" / "app.py", "w") as f:
+        f.write("print('kept open')\n")
+        f.flush()
+        time.sleep(2)  # four graces with the only lease open: nothing to release meanwhile
+        assert content(bob.repo / "src" / "app.py") == "print('v1')\n"
+    wait_for(lambda: content(bob.repo / "src" / "app.py") == "print('kept open')\n",
+             what="the lease given back after the close")  # fmt: skip
+
+
+def test_every_lease_of_a_burst_of_new_files_goes_back(mount_agent: MountFactory) -> None:
+    alice, bob = mount_agent("alice"), mount_agent("bob")  # idle grace 0.5 s
+    names = [f"gen/f{i:03d}.txt" for i in range(60)]
+    for i, name in enumerate(names):  # graces ending one after another, while more start
+        (alice.repo / name).parent.mkdir(exist_ok=True)
+        (alice.repo / name).write_text(f"{i}\n")
+        if i % 20 == 19:
+            time.sleep(0.3)
+    wait_for(lambda: all(content(bob.repo / n) == f"{i}\n" for i, n in enumerate(names)),
+             timeout=30, what="every new file in bob's tree")  # fmt: skip
+
+    def held() -> list[str]:
+        status = json.loads(alice.leasefs("status", str(alice.repo), "--json").stdout)[0]
+        return [h["path"] for h in status["held"]]
+
+    wait_for(lambda: not held(), what="every lease of the burst given back")
 
 
 def test_mode_changes_propagate(mount_agent: MountFactory) -> None:
