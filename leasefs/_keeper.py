@@ -103,7 +103,7 @@ class LeaseKeeper:
         self._acquiring: dict[str, trio.Event] = {}
         self._deadline = -math.inf  # trio clock; writes refused past it
         self._wake_releaser = trio.Event()
-        self._release_at = -math.inf  # trio clock; when the sleeping releaser wakes by itself
+        self._release_at = -math.inf  # trio clock; when the releaser wakes by itself if asleep
         self.reachable = True
         self.pending_snapshots = 0
         self._lost: set[str] = set()  # leases that ran out under an open writer
@@ -343,7 +343,9 @@ class LeaseKeeper:
                 and (h.recalled or now - h.last_used >= self.options.idle_grace_s)
             ]
             if idle:
-                self._release_at = -math.inf  # busy: every nudge wakes it
+                # Awake (as below, after sleeping): no nudge needed, it looks at every lease
+                # again before it sleeps.
+                self._release_at = -math.inf
                 await self.release([h.path for h in idle])
                 continue
             waiting = [
