@@ -73,6 +73,8 @@ from .wire import (
 )
 
 CHUNK_SIZE = 1 << 20
+SMALL_BLOB_BYTES = 64 << 10
+"""Blobs up to this size are uploaded in one request, without asking first (`upload_blob_fd`)."""
 # A rate-limited request is sent again after the wait the coordinator asks for, this often.
 _RATE_LIMIT_RETRIES = 5
 _RATE_LIMIT_MAX_WAIT_S = 5.0
@@ -90,6 +92,12 @@ def sha256_of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def _small_content_of_fd(fd: int) -> bytes | None:
+    """The whole content behind ``fd`` if it is at most `SMALL_BLOB_BYTES`, else None."""
+    data = os.pread(fd, SMALL_BLOB_BYTES + 1, 0)
+    return data if len(data) <= SMALL_BLOB_BYTES else None
 
 
 def _sha256_of_fd(fd: int) -> tuple[str, int]:
@@ -402,7 +410,16 @@ class Client:
         return BlobInfo.model_validate_json(response.content)
 
     async def upload_blob_fd(self, fd: int) -> BlobInfo:
-        """Upload what an open file holds, read with pread (the descriptor's offset untouched)."""
+        """Upload what an open file holds, read with pread (the descriptor's offset untouched).
+
+        A small file is sent at once: one PUT costs what asking first whether the coordinator
+        has it would, and a blob it has is stored once. A bigger one is asked about first and
+        streamed only if missing.
+        """
+        small = await anyio.to_thread.run_sync(_small_content_of_fd, fd)
+        if small is not None:
+            await self._check_blob_size(len(small))
+            return await self.upload_blob(small)
         digest, size = await anyio.to_thread.run_sync(_sha256_of_fd, fd)
         if await self.has_blob(digest):
             return BlobInfo(hash=digest, size=size)

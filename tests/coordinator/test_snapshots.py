@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from leasefs import InvalidRequest, StaleToken
+from leasefs._client import SMALL_BLOB_BYTES
 from leasefs.wire import VersionCreate
 from tests.conftest import AgentFactory
 from tests.servers import CoordinatorProcess
@@ -59,6 +60,28 @@ async def test_version_needs_an_uploaded_blob(make_agent: AgentFactory) -> None:
     with pytest.raises(InvalidRequest) as refused:
         await alice.create_version(VersionCreate(path="f", hash="ab" * 32, token=token))
     assert refused.value.code == "unknown_blob"
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL_BLOB_BYTES, SMALL_BLOB_BYTES + 1, 3 * MiB + 7])
+async def test_upload_from_a_descriptor_at_every_size(
+    make_agent: AgentFactory, tmp_path: Path, size: int
+) -> None:
+    """Small files go up in one PUT, bigger ones are asked about and streamed: both arrive
+    whole, a second upload changes nothing, and the descriptor's offset is left alone."""
+    alice, bob = await make_agent("alice"), await make_agent("bob")
+    content = os.urandom(size)
+    (tmp_path / "f").write_bytes(content)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        os.lseek(fd, size // 2, os.SEEK_SET)
+        first = await alice.upload_blob_fd(fd)
+        again = await bob.upload_blob_fd(fd)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == size // 2
+    finally:
+        os.close(fd)
+    assert first == again and first.size == size
+    assert first.hash == hashlib.sha256(content).hexdigest()
+    assert await bob.read_blob(first.hash) == content
 
 
 async def test_blob_upload_is_idempotent(make_agent: AgentFactory) -> None:
