@@ -62,7 +62,7 @@ _READ_BUFFER_BYTES = 1 << 20  # libfuse's largest request (FUSE_MAX_MAX_PAGES pa
 LISTINGS_CACHED = hasattr(FileInfo(), "cache_readdir")
 """Whether this pyfuse3 lets opendir ask the kernel to keep the listing (FOPEN_CACHE_DIR).
 
-Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it. Without it every folder is read
+Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it (and `enable_auto_inval_data`). Without it every folder is read
 through the mount each time, which is most of what `git status` and `find` cost here."""
 
 
@@ -71,6 +71,10 @@ class Passthrough(pyfuse3.Operations):
 
     supports_dot_lookup = True
     enable_writeback_cache = False  # with it the kernel keeps stale sizes after backing changes
+    # Keep the pages written through us when the kernel sees the new mtime (it would drop them
+    # and read everything back through us): every change passes through the mount, and the
+    # owner's changes underneath call `invalidate_path`. Needs the patched pyfuse3.
+    enable_auto_inval_data = False
     enable_acl = False
 
     def __init__(

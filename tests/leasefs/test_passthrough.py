@@ -548,9 +548,34 @@ def test_directory_with_3000_entries_lists_completely(mnt: Path) -> None:
     assert kinds == dict.fromkeys(names, True)
 
 
-def test_this_pyfuse3_lets_the_kernel_keep_listings() -> None:
-    """scripts/setup builds pyfuse3 with scripts/pyfuse3/cache-readdir.patch; say so if not."""
+def test_this_pyfuse3_lets_the_kernel_keep_listings_and_written_pages() -> None:
+    """scripts/setup builds pyfuse3 with scripts/pyfuse3/kernel-caches.patch; say so if not."""
     assert LISTINGS_CACHED, "pyfuse3 is unpatched: run scripts/pyfuse3/build"
+    assert "enable_auto_inval_data" in vars(pyfuse3.Operations), "run scripts/pyfuse3/build"
+
+
+@requires_fuse
+def test_what_was_written_reads_back_after_every_kind_of_change(mnt: Path) -> None:
+    """The kernel keeps written pages: reads after writes, truncation, appends, a replace by
+    rename and a write through a hard link must still show the file as it is."""
+    f = mnt / "f"
+    f.write_bytes(b"a" * 300_000)
+    assert f.read_bytes() == b"a" * 300_000
+    with open(f, "r+b") as out:
+        out.seek(100_000)
+        out.write(b"b" * 10)
+    assert f.read_bytes()[99_998:100_012] == b"aabbbbbbbbbbaa"
+    os.truncate(f, 5)
+    assert f.read_bytes() == b"aaaaa"
+    with open(f, "ab") as out:
+        out.write(b"tail")
+    assert f.read_bytes() == b"aaaaatail"
+    (mnt / "g").write_bytes(b"replacement")
+    os.rename(mnt / "g", f)
+    assert f.read_bytes() == b"replacement"
+    os.link(f, mnt / "h")
+    (mnt / "h").write_bytes(b"through the other name")
+    assert f.read_bytes() == b"through the other name"
 
 
 @requires_fuse
