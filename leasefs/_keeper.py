@@ -343,9 +343,6 @@ class LeaseKeeper:
                 and (h.recalled or now - h.last_used >= self.options.idle_grace_s)
             ]
             if idle:
-                # Awake (as below, after sleeping): no nudge needed, it looks at every lease
-                # again before it sleeps.
-                self._release_at = -math.inf
                 await self.release([h.path for h in idle])
                 continue
             waiting = [
@@ -357,6 +354,7 @@ class LeaseKeeper:
             self._wake_releaser = trio.Event()
             with trio.move_on_at(self._release_at):
                 await self._wake_releaser.wait()
+            # Awake: no nudge needed, it looks at every lease again before it sleeps.
             self._release_at = -math.inf
 
     async def release(self, paths: Sequence[str] | None = None) -> list[str]:
