@@ -62,8 +62,9 @@ _READ_BUFFER_BYTES = 1 << 20  # libfuse's largest request (FUSE_MAX_MAX_PAGES pa
 LISTINGS_CACHED = hasattr(FileInfo(), "cache_readdir")
 """Whether this pyfuse3 lets opendir ask the kernel to keep the listing (FOPEN_CACHE_DIR).
 
-Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it (and `enable_auto_inval_data`). Without it every folder is read
-through the mount each time, which is most of what `git status` and `find` cost here."""
+Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it (and `enable_auto_inval_data`).
+Without it every folder is read through the mount each time, which is most of what
+`git status` and `find` cost here."""
 
 
 class Passthrough(pyfuse3.Operations):
