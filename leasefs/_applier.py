@@ -1,9 +1,10 @@
 """Bring other agents' versions into this mount's backing directory, losing nothing.
 
-A version is applied only where the local file still has the version's base content (or
-already has the new content). Otherwise the local file stays as it is, the incoming content
-is saved beside it as a conflict copy, and the conflict is reported to the coordinator
-(audit log and event stream) and kept for `leasefs status`.
+A version is applied only where it builds on the local file: its base, or the base of a
+version in its history, is the local content (or the local file already has the new content).
+Otherwise the local file stays as it is, the incoming content is saved beside it as a conflict
+copy, and the conflict is reported to the coordinator (audit log and event stream) and kept
+for `leasefs status`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from ._exceptions import LeasefsError
 from .wire import ConflictReport, Version
 
 log = logging.getLogger("leasefs.mount")
+
+_ANCESTRY_VERSIONS = (32, 1000)
+"""How many of a path's latest versions to look for an ancestry in: a few first (enough
+unless this mount was away long), then more; beyond those it is taken for a conflict."""
 
 
 def _in_directory(directory: Path, operation: Callable[[int], None]) -> None:
@@ -95,25 +100,40 @@ class Applier:
         self.conflicts: list[ConflictRecord] = []
         self.applied = 0
         self._deferred: set[str] = set()
-        # path -> (id, content hash) of the newest version handled here: ours or applied
-        self._newest: dict[str, tuple[int, str | None]] = {}
+        self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
         self.waiting_for_lease: Callable[[str], bool] = lambda path: False
 
     def saw(self, version: Version) -> None:
         """``version`` is handled (applied, kept as a conflict copy, or our own): an older
         version arriving later is history, never to be applied over it."""
         if version.id > self._newest_id(version.path):
-            self._newest[version.path] = (version.id, version.hash)
+            self._newest[version.path] = version.id
 
     def _newest_id(self, path: str) -> int:
-        return self._newest.get(path, (0, None))[0]
+        return self._newest.get(path, 0)
 
-    def _holds_only_shared_content(self, path: str, local_hash: str | None) -> bool:
-        """The local file is exactly the newest version known here: it has no change of its
-        own, so a newer version may replace it even if that one was based on a version in
-        between that this mount has not seen yet (the event stream lags behind a grant)."""
-        newest = self._newest.get(path)
-        return newest is not None and newest[1] == local_hash
+    async def _builds_on(self, version: Version, local_hash: str | None) -> bool:
+        """``version`` descends from the local content, perhaps through versions never
+        applied here (made while this mount waited for the lease, or not yet delivered by
+        the event stream): replacing the local file then loses nothing.
+
+        Walks the path's history back from ``version`` along each version's base. A version
+        based on an older state than the local one (its author kept their own file apart
+        in a conflict) does not descend from it: applying it would bury the local changes.
+        """
+        if version.base_hash == local_hash:
+            return True
+        for limit in _ANCESTRY_VERSIONS:
+            history = await self._client.history(version.path, branch=self._branch, limit=limit)
+            wanted, before = version.base_hash, version.id
+            for older in history:  # newest first
+                if older.id < before and older.hash == wanted:
+                    if older.base_hash == local_hash:
+                        return True
+                    wanted, before = older.base_hash, older.id
+            if len(history) < limit:
+                break  # the whole history was looked at
+        return False
 
     def lock_for(self, path: str) -> trio.Lock:
         """Held while a path's file is being replaced; the lease keeper shares it."""
@@ -186,9 +206,7 @@ class Applier:
                 await trio.to_thread.run_sync(self._chmod, path, version.mode)
                 await self._on_changed(path)
             return Outcome.UNCHANGED
-        if local_hash != version.base_hash and not self._holds_only_shared_content(
-            path, local_hash
-        ):
+        if not await self._builds_on(version, local_hash):
             return await self._keep_both(version, local_hash)
         if version.deleted:
             await self._delete(path, in_place=in_place)

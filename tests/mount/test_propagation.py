@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -10,7 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import trio
+
+from leasefs._client import Client
+from leasefs.wire import VersionCreate
 from tests.mount.conftest import MountFactory, run, wait_for
+from tests.servers import CoordinatorProcess
 
 
 def content(path: Path) -> str | None:
@@ -296,3 +302,64 @@ def test_appends_racing_incoming_versions_never_fail(mount_agent: MountFactory) 
                 raise AssertionError((sorted(lines - have), conflicts)) from None
     # Nobody edited beside a lease, so nothing may have been taken for a conflict.
     assert not [c for m in mounts for c in m.repo.rglob("*.conflict-*")]
+
+
+def test_a_grant_after_versions_missed_while_waiting_is_applied_not_kept_apart(
+    mount_agent: MountFactory,
+) -> None:
+    """Carol and then bob wait for alice's file. Bob's grant brings carol's version, based on
+    alice's, which bob never applied (it came while bob waited): bob's file is still the
+    checked-out one that alice's version was based on, so it has nothing of its own to lose
+    and takes carol's version, instead of keeping the old file and a conflict copy."""
+    alice = mount_agent("alice")
+    carol = mount_agent("carol", "--wait", "30")
+    bob = mount_agent("bob", "--wait", "30")
+    waiting: list[subprocess.Popen[bytes]] = []
+    try:
+        with open(alice.repo / "README.md", "a") as held:
+            held.write("alice\n")
+            held.flush()
+            for mount in (carol, bob):
+                cmd = f"echo {mount.agent} >> README.md"
+                waiting.append(subprocess.Popen(["sh", "-c", cmd], cwd=mount.repo))
+                time.sleep(1.0)  # carol queues first
+            assert all(p.poll() is None for p in waiting), "the appends must wait for alice"
+    finally:
+        for process in waiting:
+            assert process.wait(timeout=60) == 0
+    expected = "# project\nalice\ncarol\nbob\n"
+    for mount in (alice, bob, carol):
+        wait_for(lambda m=mount: content(m.repo / "README.md") == expected, timeout=30,
+                 what=f"every append in {mount.agent}'s tree")  # fmt: skip
+        assert not list(mount.repo.glob("*conflict*")), mount.agent
+
+
+def test_a_version_built_on_an_older_state_is_kept_apart_not_applied(
+    mount_agent: MountFactory, coordinator: CoordinatorProcess, workspace_name: str
+) -> None:
+    """Dave (an agent talking to the coordinator directly) records a version built on the
+    checked-out README, not on alice's newer one, as an agent does that kept its own file in
+    a conflict. Applying it in alice's tree would bury her line: it is saved beside it."""
+    alice = mount_agent("alice")
+    (alice.repo / "README.md").write_text("# project\nalice\n")
+    original = hashlib.sha256(b"# project\n").hexdigest()
+
+    async def write_beside_alice() -> int:
+        async with Client(coordinator.url, timeout=30) as dave:
+            await dave.register(workspace_name, "dave")
+            grant = await dave.acquire(["README.md"], wait_s=20)  # recalls alice's lease
+            assert grant.versions["README.md"] is not None  # alice's version is the latest
+            blob = await dave.upload_blob(b"# project\ndave\n")
+            token = grant.leases[0].token
+            built_on_the_original = VersionCreate(
+                path="README.md", hash=blob.hash, base_hash=original, token=token
+            )
+            version = await dave.create_version(built_on_the_original)
+            await dave.release(grant.leases)
+            return version.id
+
+    version_id = trio.run(write_beside_alice)
+    copy = alice.repo / f"README.conflict-dave-v{version_id}.md"
+    wait_for(copy.exists, timeout=30, what="dave's version saved beside alice's file")
+    assert content(copy) == "# project\ndave\n"
+    assert content(alice.repo / "README.md") == "# project\nalice\n"
