@@ -49,6 +49,7 @@ from leasefs.wire import (
     ServerLimits,
     Thread,
     Version,
+    VersionBatch,
     VersionCreate,
     Work,
     WorkPark,
@@ -255,6 +256,12 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     @app.post("/v1/versions", response_model=Version, status_code=201)
     async def create_version(body: VersionCreate, agent: AgentDep, c: CoordinatorDep) -> Version:
         return await c.snapshots.create_version(agent, body)
+
+    @app.post("/v1/versions/batch", response_model=list[Version], status_code=201)
+    async def create_versions(
+        body: VersionBatch, agent: AgentDep, c: CoordinatorDep
+    ) -> list[Version]:
+        return await c.snapshots.create_versions(agent, body)
 
     @app.get("/v1/versions/latest", response_model=Version)
     async def latest_version(

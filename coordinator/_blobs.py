@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import trio
@@ -84,6 +84,42 @@ class BlobFiles:
             raise StoreFailure(f"the coordinator could not store the blob: {exc.strerror}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+
+    async def write_small(self, contents: Mapping[str, bytes]) -> dict[str, int]:
+        """Store contents held in memory, keyed by their sha256; returns their sizes.
+
+        One worker thread for all of them. Raises `Unprocessable` before storing anything if
+        one does not hash to its key.
+        """
+        for digest, data in contents.items():
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != digest:
+                raise Unprocessable(
+                    f"a content sent as {digest} hashes to {actual}; nothing was stored",
+                    code="hash_mismatch",
+                    details={"expected": digest, "actual": actual, "size": len(data)},
+                )
+        try:
+            await trio.to_thread.run_sync(self._write_all, contents)
+        except OSError as exc:
+            raise StoreFailure(f"the coordinator could not store a blob: {exc.strerror}") from exc
+        return {digest: len(data) for digest, data in contents.items()}
+
+    def _write_all(self, contents: Mapping[str, bytes]) -> None:
+        for digest, data in contents.items():
+            final = self.path_of(digest)
+            if final.is_file():
+                continue  # content-addressed: already the same bytes
+            tmp = self._tmp / f"{digest}.{secrets.token_hex(8)}"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                final.parent.mkdir(exist_ok=True)
+                os.replace(tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     async def read(self, digest: str) -> AsyncIterator[bytes]:
         """The blob's bytes in chunks, read on a worker thread."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from leasefs.wire import BlobInfo, EventType, Version, VersionCreate
+from leasefs.wire import BlobInfo, EventType, Version, VersionBatch, VersionCreate
 
 from ._blobs import BlobFiles
-from ._errors import ConflictError, NotFoundError, Unprocessable
+from ._errors import ConflictError, NotFoundError, TooLarge, Unprocessable
 from ._records import record, version_model
 from ._signals import EventSignals
 from ._store import AgentRow, Store, Tx
@@ -46,74 +46,64 @@ class Snapshots:
         size = await self._blobs.write(digest, chunks, self.max_blob_bytes)
 
         def store_row(tx: Tx) -> None:
-            now = self._clock()
-            if tx.blob_size(agent.workspace_id, digest) is None:
-                tx.insert_blob(agent.workspace_id, digest, size, now)
-                record(
-                    tx,
-                    agent.workspace_id,
-                    now,
-                    agent.id,
-                    "blob.stored",
-                    None,
-                    {"hash": digest, "size": size},
-                    publish=False,
-                )
+            self._store_blob_row(tx, agent, digest, size, self._clock())
 
         await self._store.run(store_row)
         return BlobInfo(hash=digest, size=size)
+
+    @staticmethod
+    def _store_blob_row(tx: Tx, agent: AgentRow, digest: str, size: int, now: float) -> None:
+        """Let ``agent``'s workspace read blob ``digest`` (stored once for all workspaces)."""
+        if tx.blob_size(agent.workspace_id, digest) is None:
+            tx.insert_blob(agent.workspace_id, digest, size, now)
+            record(
+                tx,
+                agent.workspace_id,
+                now,
+                agent.id,
+                "blob.stored",
+                None,
+                {"hash": digest, "size": size},
+                publish=False,
+            )
 
     def blob_chunks(self, digest: str) -> AsyncIterator[bytes]:
         return self._blobs.read(digest)
 
     async def create_version(self, agent: AgentRow, request: VersionCreate) -> Version:
         def create(tx: Tx) -> Version:
-            now = self._clock()
-            ws = agent.workspace_id
-            rows = tx.leases_for_paths(ws, [request.path])
-            lease = rows[0] if rows else None
-            if (
-                lease is None
-                or lease.agent_id != agent.id
-                or lease.token != request.token
-                or lease.expires_at <= now
-            ):
-                raise ConflictError(
-                    f"a version of {request.path} needs its current lease, and fencing token "
-                    f"{request.token} is not it (the lease expired or passed to another agent); "
-                    "nothing was recorded",
-                    code="stale_token",
-                    details={"path": request.path, "token": request.token},
-                )
-            size = None
-            if request.hash is not None:
-                size = tx.blob_size(ws, request.hash)
-                if size is None:
-                    raise Unprocessable(
-                        f"no blob {request.hash} was uploaded to this workspace; upload it first",
-                        code="unknown_blob",
-                    )
-            row = tx.insert_version(
-                workspace_id=ws,
-                path=request.path,
-                branch=request.branch,
-                hash=request.hash,
-                base_hash=request.base_hash,
-                size=size,
-                mode=request.mode,
-                token=request.token,
-                agent_id=agent.id,
-                now=now,
-            )
-            version = version_model(row, {agent.id: agent})
-            record(
-                tx, ws, now, agent.id, EventType.VERSION_CREATED, request.path, version.model_dump()
-            )
-            return version
+            return _record_version(tx, agent, request, self._clock())
 
         version = await self._store.run(create)
         self._signals.notify([agent.workspace_id])
         return version
+
+    async def create_versions(self, agent: AgentRow, batch: VersionBatch) -> list[Version]:
+        """Record every version of ``batch`` and its inline contents in one transaction, or
+        nothing: a mount's release of many small files costs one request instead of an
+        upload and a version each.
+
+        The contents' files are written first; refused, they stay unreferenced by this
+        workspace until the same content is uploaded again (blobs are stored once).
+        """
+        for digest, data in batch.contents.items():
+            if len(data) > self.max_blob_bytes:
+                raise TooLarge(
+                    f"the content of {digest} is larger than this coordinator's limit of "
+                    f"{self.max_blob_bytes} bytes",
+                    details={"max_bytes": self.max_blob_bytes, "hash": digest},
+                )
+        sizes = await self._blobs.write_small(batch.contents)
+
+        def create(tx: Tx) -> list[Version]:
+            now = self._clock()
+            for digest, size in sizes.items():
+                self._store_blob_row(tx, agent, digest, size, now)
+            return [_record_version(tx, agent, request, now) for request in batch.versions]
+
+        versions = await self._store.run(create)
+        self._signals.notify([agent.workspace_id])
+        return versions
 
     async def latest_version(self, agent: AgentRow, path: str, branch: str) -> Version:
         def latest(tx: Tx) -> Version | None:
@@ -134,3 +124,46 @@ class Snapshots:
             return [version_model(r, agents) for r in rows]
 
         return await self._store.read(history)
+
+
+def _record_version(tx: Tx, agent: AgentRow, request: VersionCreate, now: float) -> Version:
+    """Append ``request`` as the path's newest version, if it holds the path's current lease."""
+    ws = agent.workspace_id
+    rows = tx.leases_for_paths(ws, [request.path])
+    lease = rows[0] if rows else None
+    if (
+        lease is None
+        or lease.agent_id != agent.id
+        or lease.token != request.token
+        or lease.expires_at <= now
+    ):
+        raise ConflictError(
+            f"a version of {request.path} needs its current lease, and fencing token "
+            f"{request.token} is not it (the lease expired or passed to another agent); "
+            "nothing was recorded",
+            code="stale_token",
+            details={"path": request.path, "token": request.token},
+        )
+    size = None
+    if request.hash is not None:
+        size = tx.blob_size(ws, request.hash)
+        if size is None:
+            raise Unprocessable(
+                f"no blob {request.hash} was uploaded to this workspace; upload it first",
+                code="unknown_blob",
+            )
+    row = tx.insert_version(
+        workspace_id=ws,
+        path=request.path,
+        branch=request.branch,
+        hash=request.hash,
+        base_hash=request.base_hash,
+        size=size,
+        mode=request.mode,
+        token=request.token,
+        agent_id=agent.id,
+        now=now,
+    )
+    version = version_model(row, {agent.id: agent})
+    record(tx, ws, now, agent.id, EventType.VERSION_CREATED, request.path, version.model_dump())
+    return version

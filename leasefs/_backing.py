@@ -19,7 +19,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CHUNK_SIZE = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -62,16 +62,19 @@ def parent_of(base_fd: int, path: str, *, create: bool = False) -> Iterator[tupl
 
 @dataclass(frozen=True)
 class FileState:
-    """What a regular file holds now: its content address, size and permission bits."""
+    """What a regular file holds now: its content address, size and permission bits, and
+    the content itself when it was asked for and small enough."""
 
     hash: str
     size: int
     mode: int
+    content: bytes | None = field(default=None, repr=False)
 
 
-def read_state(root_fd: int, path: str) -> FileState | None:
+def read_state(root_fd: int, path: str, *, keep_up_to: int = -1) -> FileState | None:
     """The state of regular file ``path``; None if it does not exist, is not a regular file,
-    or is reached through a symbolic link."""
+    or is reached through a symbolic link. Its content is kept if at most ``keep_up_to``
+    bytes: read once, so it is certain to be what the hash says."""
     try:
         fd = open_for_reading(root_fd, path)
     except OSError as exc:
@@ -84,10 +87,17 @@ def read_state(root_fd: int, path: str) -> FileState | None:
             return None
         digest = hashlib.sha256()
         size = 0
+        kept: list[bytes] | None = [] if keep_up_to >= 0 else None
         while chunk := os.read(fd, CHUNK_SIZE):
             digest.update(chunk)
             size += len(chunk)
-        return FileState(hash=digest.hexdigest(), size=size, mode=stat.S_IMODE(st.st_mode))
+            if kept is not None and size <= keep_up_to:
+                kept.append(chunk)
+            else:
+                kept = None
+        content = b"".join(kept) if kept is not None else None
+        mode = stat.S_IMODE(st.st_mode)
+        return FileState(hash=digest.hexdigest(), size=size, mode=mode, content=content)
     finally:
         os.close(fd)
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
 
@@ -60,6 +60,7 @@ from .wire import (
     ServerLimits,
     Thread,
     Version,
+    VersionBatch,
     VersionCreate,
     Work,
     WorkPark,
@@ -75,6 +76,7 @@ from .wire import (
 CHUNK_SIZE = 1 << 20
 SMALL_BLOB_BYTES = 64 << 10
 """Blobs up to this size are uploaded in one request, without asking first (`upload_blob_fd`)."""
+_JSON_MARGIN_BYTES = 1024  # headroom under the coordinator's JSON limit, for estimates
 # A rate-limited request is sent again after the wait the coordinator asks for, this often.
 _RATE_LIMIT_RETRIES = 5
 _RATE_LIMIT_MAX_WAIT_S = 5.0
@@ -92,6 +94,11 @@ def sha256_of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def _inline_json_bytes(data: bytes) -> int:
+    """What one inline content adds to a JSON body: its key, and its bytes in base64."""
+    return 64 + 6 + 4 * math.ceil(len(data) / 3)
 
 
 def _small_content_of_fd(fd: int) -> bytes | None:
@@ -474,6 +481,32 @@ class Client:
 
     async def create_version(self, version: VersionCreate) -> Version:
         return await self._call(Version, "POST", "/versions", body=version)
+
+    async def create_versions(
+        self, versions: Sequence[VersionCreate], contents: Mapping[str, bytes] | None = None
+    ) -> list[Version]:
+        """Record ``versions`` all at once (or none: `StaleToken` if one lease is no longer
+        current), with the contents not uploaded as blobs, keyed by their sha256.
+
+        A content over the coordinator's blob limit raises `PayloadTooLarge`; if together
+        they would outgrow its JSON body limit, the largest are uploaded as blobs first.
+        """
+        inline = dict(contents or {})
+        for data in inline.values():
+            await self._check_blob_size(len(data))
+        # Built without validating again: the versions are models already, and validating
+        # would decode every content from base64 only for it to be encoded once more.
+        bare = VersionBatch.model_construct(versions=list(versions), contents={})
+        size = len(bare.model_dump_json()) + sum(_inline_json_bytes(d) for d in inline.values())
+        budget = self._limits.max_json_bytes if self._limits else _settings.DEFAULT_MAX_JSON_BYTES
+        for digest in sorted(inline, key=lambda d: len(inline[d]), reverse=True):
+            if size <= budget - _JSON_MARGIN_BYTES:
+                break
+            data = inline.pop(digest)
+            await self.upload_blob(data)
+            size -= _inline_json_bytes(data)
+        batch = VersionBatch.model_construct(versions=list(versions), contents=inline)
+        return await self._call_list(Version, "POST", "/versions/batch", body=batch)
 
     async def latest_version(self, path: str, *, branch: str = "main") -> Version | None:
         try:

@@ -14,15 +14,16 @@ import errno
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 
 import trio
 
 from . import _backing
 from ._applier import Applier
-from ._client import Client
+from ._client import SMALL_BLOB_BYTES, Client
 from ._exceptions import (
     CoordinatorUnavailable,
     Forbidden,
@@ -33,12 +34,15 @@ from ._exceptions import (
     StaleToken,
     TooManyLeases,
 )
-from .wire import Lease, LeaseRef, Version, VersionCreate
+from .wire import MAX_BATCH_VERSIONS, Lease, LeaseRef, Version, VersionCreate
 
 log = logging.getLogger("leasefs.mount")
 
 _PARALLEL_SNAPSHOTS = 4
 _RELEASE_BATCH = 500
+_INLINE_BYTES = 512 << 10
+"""Contents sent inline per request: base64 makes them a third larger, and the coordinator
+takes JSON bodies of up to 1 MiB by default."""
 
 
 class LeaseRefused(Exception):
@@ -81,7 +85,9 @@ class KeeperOptions:
 
     @property
     def margin_s(self) -> float:
-        return max(1.0, self.ttl_s / 6)
+        """How long before a lease can run out writes stop: at least a second, but never
+        the whole TTL (a lease would then be in jeopardy as soon as granted)."""
+        return min(max(1.0, self.ttl_s / 6), self.ttl_s / 2)
 
 
 class LeaseKeeper:
@@ -370,19 +376,26 @@ class LeaseKeeper:
         for lease in chosen:
             lease.state = State.RELEASING
         outcomes = dict.fromkeys((lease.path for lease in chosen), _Release.RETRY)
+        self.pending_snapshots += len(chosen)
         try:
             limiter = trio.CapacityLimiter(_PARALLEL_SNAPSHOTS)
+            taken: list[_Snapshot] = []
 
             async def snapshot(lease: HeldLease) -> None:
                 async with limiter:
-                    outcomes[lease.path] = await self._snapshot(lease)
+                    outcomes[lease.path], new = await self._take_snapshot(lease)
+                    if new is not None:
+                        taken.append(new)
 
             async with trio.open_nursery() as nursery:
                 for lease in chosen:
                     nursery.start_soon(snapshot, lease)
+            for batch in _batches(taken):
+                outcomes.update(await self._record(batch))
             ready = [lease for lease in chosen if outcomes[lease.path] is _Release.DONE]
             outcomes.update(await self._give_back(ready))
         finally:
+            self.pending_snapshots -= len(chosen)
             for lease in chosen:
                 if outcomes[lease.path] is _Release.RETRY:
                     lease.state = State.HELD
@@ -424,51 +437,77 @@ class LeaseKeeper:
             one_by_one.update(await self._give_back([lease]))
         return one_by_one
 
-    async def _snapshot(self, lease: HeldLease) -> _Release:
-        """Record the lease's content as a version if it changed; DONE means ready to release."""
-        self.pending_snapshots += 1
+    async def _take_snapshot(self, lease: HeldLease) -> tuple[_Release, _Snapshot | None]:
+        """The lease's content as a version to record, if it changed since the lease was
+        taken; a large content is uploaded here, a small one goes inline with the version."""
         try:
-            local = await trio.to_thread.run_sync(_backing.read_state, self._root_fd, lease.path)
-            local_hash = local.hash if local else None
-            if local_hash != lease.base_hash:
-                if local is not None:
-                    await self._upload(lease.path)
-                version = VersionCreate(
-                    path=lease.path,
-                    hash=local_hash,
-                    deleted=local is None,
-                    base_hash=lease.base_hash,
-                    token=lease.token,
-                    branch=self.options.branch,
-                    mode=local.mode if local else None,
-                )
-                created = await self._client.create_version(version)
-                self._applier.saw(created)
-            return _Release.DONE
-        except StaleToken:
-            log.error(
-                "lease on %s was lost before its snapshot was recorded; the local file is kept",
+            local = await trio.to_thread.run_sync(
+                partial(_backing.read_state, keep_up_to=SMALL_BLOB_BYTES),
+                self._root_fd,
                 lease.path,
             )
-            return _Release.LOST
+            local_hash = local.hash if local else None
+            if local_hash == lease.base_hash:
+                return _Release.DONE, None
+            if local is not None and local.content is None:
+                await self._upload(lease.path)
+            version = VersionCreate(
+                path=lease.path,
+                hash=local_hash,
+                deleted=local is None,
+                base_hash=lease.base_hash,
+                token=lease.token,
+                branch=self.options.branch,
+                mode=local.mode if local else None,
+            )
+            return _Release.RETRY, _Snapshot(version, local.content if local else None)
         except CoordinatorUnavailable as exc:
             self.reachable = False
             log.warning("could not snapshot %s yet (will retry): %s", lease.path, exc)
-            return _Release.RETRY
         except PayloadTooLarge as exc:
-            # Retrying cannot help and would hold the lease forever.
-            log.error(
-                "%s was released without a snapshot, so the team does not get it (the local "
-                "file is kept): %s",
-                lease.path,
-                exc,
-            )
-            return _Release.DONE
+            return _too_large(lease.path, exc), None
         except LeasefsError as exc:
             log.error("could not snapshot %s (will retry): %s", lease.path, exc)
-            return _Release.RETRY
-        finally:
-            self.pending_snapshots -= 1
+        return _Release.RETRY, None
+
+    async def _record(self, snapshots: list[_Snapshot]) -> dict[str, _Release]:
+        """Record versions in one request; if one is refused, one by one (the rest still are).
+
+        DONE means ready to release; LOST, the lease was lost first (the local file stays).
+        """
+        paths = [s.version.path for s in snapshots]
+        contents = {
+            s.version.hash: s.content
+            for s in snapshots
+            if s.version.hash is not None and s.content is not None
+        }
+        try:
+            created = await self._client.create_versions([s.version for s in snapshots], contents)
+        except StaleToken:
+            if len(snapshots) == 1:
+                log.error(
+                    "lease on %s was lost before its snapshot was recorded; the local file is kept",
+                    paths[0],
+                )
+                return {paths[0]: _Release.LOST}
+        except PayloadTooLarge as exc:
+            if len(snapshots) == 1:
+                return {paths[0]: _too_large(paths[0], exc)}
+        except CoordinatorUnavailable as exc:
+            self.reachable = False
+            log.warning("could not record %d snapshot(s) yet (will retry): %s", len(paths), exc)
+            return dict.fromkeys(paths, _Release.RETRY)
+        except LeasefsError as exc:
+            log.error("could not record %d snapshot(s) (will retry): %s", len(paths), exc)
+            return dict.fromkeys(paths, _Release.RETRY)
+        else:
+            for version in created:
+                self._applier.saw(version)
+            return dict.fromkeys(paths, _Release.DONE)
+        one_by_one: dict[str, _Release] = {}
+        for snapshot in snapshots:
+            one_by_one.update(await self._record([snapshot]))
+        return one_by_one
 
     async def _upload(self, path: str) -> None:
         fd = await trio.to_thread.run_sync(_backing.open_for_reading, self._root_fd, path)
@@ -476,6 +515,40 @@ class LeaseKeeper:
             await self._client.upload_blob_fd(fd)
         finally:
             os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A changed file's version, ready to record; its content inline when small."""
+
+    version: VersionCreate
+    content: bytes | None
+
+
+def _batches(snapshots: list[_Snapshot]) -> Iterator[list[_Snapshot]]:
+    """Requests of at most `MAX_BATCH_VERSIONS` versions and `_INLINE_BYTES` of content."""
+    batch: list[_Snapshot] = []
+    inline = 0
+    for snapshot in snapshots:
+        size = len(snapshot.content or b"")
+        if batch and (len(batch) == MAX_BATCH_VERSIONS or inline + size > _INLINE_BYTES):
+            yield batch
+            batch, inline = [], 0
+        batch.append(snapshot)
+        inline += size
+    if batch:
+        yield batch
+
+
+def _too_large(path: str, exc: PayloadTooLarge) -> _Release:
+    """Retrying cannot help and would hold the lease forever: release without a version."""
+    log.error(
+        "%s was released without a snapshot, so the team does not get it (the local file is "
+        "kept): %s",
+        path,
+        exc,
+    )
+    return _Release.DONE
 
 
 class _Release(StrEnum):

@@ -58,7 +58,10 @@ def mount(
     wait: Annotated[
         float, typer.Option(help="Seconds a write waits for a held file before EBUSY; 0: at once.")
     ] = 0.0,
-    ttl: Annotated[float, typer.Option(help="Lease TTL in seconds (renewed every TTL/3).")] = 30.0,
+    ttl: Annotated[
+        float,
+        typer.Option(help="Lease TTL in seconds (renewed every TTL/3).", min=1.0, max=3600.0),
+    ] = 30.0,
     idle_grace: Annotated[
         float, typer.Option(help="Seconds a lease is kept after the last write handle closes.")
     ] = 3.0,

@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 
 from ._paths import check_repo_path
 
@@ -195,6 +195,18 @@ class VersionCreate(_Model):
         if self.deleted == (self.hash is not None):
             raise ValueError("a version has either a content hash or deleted=true, not both")
         return self
+
+
+MAX_BATCH_VERSIONS = 500
+
+
+class VersionBatch(_Model):
+    """Versions recorded in one request (a mount's snapshots of many small files): all of
+    them or, if any one's lease is no longer current, none. Contents not uploaded as blobs
+    come along, base64, keyed by their sha256."""
+
+    versions: Annotated[list[VersionCreate], Field(min_length=1, max_length=MAX_BATCH_VERSIONS)]
+    contents: Annotated[dict[Sha256, Base64Bytes], Field(max_length=MAX_BATCH_VERSIONS)] = {}
 
 
 class BlobInfo(_Model):

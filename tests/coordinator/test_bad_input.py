@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from leasefs import Client
+from leasefs import Client, PayloadTooLarge
 from leasefs.wire import VersionCreate
 from tests.conftest import AgentFactory
 from tests.servers import CoordinatorProcess
@@ -242,7 +244,13 @@ async def test_malformed_blob_hash_is_refused(alice: Client, raw: httpx.AsyncCli
         assert response.json()["error"] in ("invalid_hash", "not_found")
 
 
-async def test_oversized_blob_is_refused(tmp_path: Any) -> None:
+SmallBlobs = tuple[Client, httpx.AsyncClient, Path]
+
+
+@pytest.fixture
+async def small_blobs(tmp_path: Path) -> AsyncIterator[SmallBlobs]:
+    """Alice on a coordinator of her own that takes blobs of at most 1,000 bytes, with a raw
+    HTTP client beside her, and that coordinator's data directory."""
     server = CoordinatorProcess(tmp_path / "small", "--max-blob-bytes", "1000").start()
     try:
         async with (
@@ -251,30 +259,35 @@ async def test_oversized_blob_is_refused(tmp_path: Any) -> None:
         ):
             await alice.create_workspace("team")
             await alice.register("team", "alice")
-            data = b"y" * 1001
-            digest = hashlib.sha256(data).hexdigest()
-            await expect_refused(
-                alice,
-                raw.put(f"/blobs/{digest}", content=data, headers=auth(alice)),
-                413,
-                "blob_too_large",
-            )
-
-            async def no_length() -> AsyncIterator[bytes]:
-                for _ in range(11):
-                    yield b"z" * 100  # streamed, so the size is only known while reading
-
-            digest = hashlib.sha256(b"z" * 1100).hexdigest()
-            await expect_refused(
-                alice,
-                raw.put(f"/blobs/{digest}", content=no_length(), headers=auth(alice)),
-                413,
-                "blob_too_large",
-            )
-            assert not await alice.has_blob(digest)
-            assert list((tmp_path / "small" / "blobs" / "tmp").iterdir()) == []
+            yield alice, raw, server.data_dir
     finally:
         server.stop()
+
+
+async def test_oversized_blob_is_refused(small_blobs: SmallBlobs) -> None:
+    alice, raw, data_dir = small_blobs
+    data = b"y" * 1001
+    digest = hashlib.sha256(data).hexdigest()
+    await expect_refused(
+        alice,
+        raw.put(f"/blobs/{digest}", content=data, headers=auth(alice)),
+        413,
+        "blob_too_large",
+    )
+
+    async def no_length() -> AsyncIterator[bytes]:
+        for _ in range(11):
+            yield b"z" * 100  # streamed, so the size is only known while reading
+
+    digest = hashlib.sha256(b"z" * 1100).hexdigest()
+    await expect_refused(
+        alice,
+        raw.put(f"/blobs/{digest}", content=no_length(), headers=auth(alice)),
+        413,
+        "blob_too_large",
+    )
+    assert not await alice.has_blob(digest)
+    assert list((data_dir / "blobs" / "tmp").iterdir()) == []
 
 
 async def test_unknown_endpoint_and_method_answer_in_the_error_format(
@@ -298,3 +311,49 @@ async def test_openapi_document_describes_the_api(raw: httpx.AsyncClient) -> Non
     ):
         assert path in document["paths"]
     assert "LeaseRequest" in document["components"]["schemas"]
+
+
+async def test_a_version_batch_with_bad_contents_records_nothing(
+    alice: Client, raw: httpx.AsyncClient
+) -> None:
+    token = (await alice.acquire(["held.py"])).leases[0].token
+    content = b"print('two')\n"
+    digest = hashlib.sha256(content).hexdigest()
+    version = {"path": "held.py", "hash": digest, "token": token}
+    other = hashlib.sha256(b"something else").hexdigest()
+
+    def batch(contents: dict[str, str], versions: list[dict[str, Any]] | None = None) -> Any:
+        body = {"versions": [version] if versions is None else versions, "contents": contents}
+        return raw.post("/versions/batch", json=body, headers=auth(alice))
+
+    body = await expect_refused(alice, batch({digest: "bm90IGl0Cg=="}), 422, "hash_mismatch")
+    assert body["details"]["expected"] == digest
+    await expect_refused(alice, batch({digest: "%%% not base64"}), 422, "invalid_request")
+    await expect_refused(alice, batch({other: "eA=="}), 422, "hash_mismatch")
+    await expect_refused(alice, batch({}, [version] * 501), 422, "invalid_request")
+    await expect_refused(alice, batch({}, []), 422, "invalid_request")
+    assert not await alice.has_blob(digest)
+
+
+async def test_a_version_batch_content_over_the_blob_limit_is_refused(
+    small_blobs: SmallBlobs,
+) -> None:
+    alice, raw, data_dir = small_blobs
+    token = (await alice.acquire(["f"])).leases[0].token
+    data = b"y" * 1001
+    digest = hashlib.sha256(data).hexdigest()
+    version = VersionCreate(path="f", hash=digest, token=token)
+    with pytest.raises(PayloadTooLarge, match="over this coordinator's limit of 1000"):
+        await alice.create_versions([version], {digest: data})
+    body = {
+        "versions": [version.model_dump(mode="json")],
+        "contents": {digest: base64.b64encode(data).decode()},
+    }
+    await expect_refused(
+        alice,
+        raw.post("/versions/batch", json=body, headers=auth(alice)),
+        413,
+        "blob_too_large",
+    )
+    assert not await alice.has_blob(digest)
+    assert list((data_dir / "blobs" / "tmp").iterdir()) == []

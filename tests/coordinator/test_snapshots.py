@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from leasefs import InvalidRequest, StaleToken
+from leasefs import Client, InvalidRequest, StaleToken
 from leasefs._client import SMALL_BLOB_BYTES
 from leasefs.wire import VersionCreate
 from tests.conftest import AgentFactory
@@ -125,3 +125,81 @@ async def test_200_mb_file_round_trip_in_bounded_memory(
     with open(target, "rb") as back, open(source, "rb") as original:
         while chunk := original.read(8 * MiB):
             assert back.read(8 * MiB) == chunk
+
+
+async def test_versions_recorded_in_one_batch_with_their_contents(
+    make_agent: AgentFactory,
+) -> None:
+    """A mount releasing many files records them in one request: small contents inline,
+    a bigger one uploaded before, a deletion; identical contents are stored once."""
+    alice, bob = await make_agent("alice"), await make_agent("bob")
+    grant = await alice.acquire(["a.txt", "b.txt", "big.bin", "gone.txt"])
+    token = {lease.path: lease.token for lease in grant.leases}
+    small, big = b"same small content\n", os.urandom(200_000)
+    small_hash, big_hash = (hashlib.sha256(d).hexdigest() for d in (small, big))
+    await alice.upload_blob(big)
+    versions = [
+        VersionCreate(path="a.txt", hash=small_hash, token=token["a.txt"], mode=0o644),
+        VersionCreate(path="b.txt", hash=small_hash, token=token["b.txt"]),
+        VersionCreate(path="big.bin", hash=big_hash, token=token["big.bin"]),
+        VersionCreate(path="gone.txt", deleted=True, base_hash=small_hash, token=token["gone.txt"]),
+    ]
+    created = await alice.create_versions(versions, {small_hash: small})
+
+    assert [(v.path, v.hash, v.deleted) for v in created] == [
+        (v.path, v.hash, v.deleted) for v in versions
+    ]
+    assert created[0].mode == 0o644 and created[0].size == len(small)
+    assert created[2].size == len(big) and created[3].size is None
+    for version in created:
+        assert await bob.latest_version(version.path) == version
+    assert await bob.read_blob(small_hash) == small
+    assert [e.action for e in await bob.audit(path="a.txt")].count("version.created") == 1
+
+
+async def test_a_batch_with_one_stale_token_records_nothing(make_agent: AgentFactory) -> None:
+    alice, bob = await make_agent("alice"), await make_agent("bob")
+    grant = await alice.acquire(["kept.txt", "lost.txt"])
+    kept, lost = sorted(grant.leases, key=lambda lease: lease.path)
+    await alice.release([lost])
+    await bob.acquire(["lost.txt"])
+    content = b"written by alice\n"
+    digest = hashlib.sha256(content).hexdigest()
+    versions = [
+        VersionCreate(path="kept.txt", hash=digest, token=kept.token),
+        VersionCreate(path="lost.txt", hash=digest, token=lost.token),
+    ]
+    with pytest.raises(StaleToken) as refused:
+        await alice.create_versions(versions, {digest: content})
+    assert refused.value.details["path"] == "lost.txt"
+    assert await bob.latest_version("kept.txt") is None
+    assert await bob.latest_version("lost.txt") is None
+    assert not await alice.has_blob(digest)
+
+
+async def test_a_batch_over_the_json_limit_uploads_its_largest_contents_first(
+    tmp_path: Path,
+) -> None:
+    server = CoordinatorProcess(tmp_path / "tight", "--max-json-bytes", "40000").start()
+    try:
+        async with Client(server.url, timeout=30) as alice:
+            await alice.create_workspace("team")
+            await alice.register("team", "alice")
+            contents = [os.urandom(n) for n in (20_000, 9_000, 100, 0)]
+            paths = [f"f{i}" for i in range(len(contents))]
+            grant = await alice.acquire(paths)
+            versions = [
+                VersionCreate(path=lease.path, hash=hashlib.sha256(data).hexdigest(),
+                              token=lease.token)
+                for lease, data in zip(sorted(grant.leases, key=lambda x: x.path), contents,
+                                       strict=True)
+            ]  # fmt: skip
+            created = await alice.create_versions(
+                versions, {v.hash: d for v, d in zip(versions, contents, strict=True) if v.hash}
+            )
+            assert [v.size for v in created] == [len(d) for d in contents]
+            for version, data in zip(created, contents, strict=True):
+                assert version.hash is not None
+                assert await alice.read_blob(version.hash) == data
+    finally:
+        server.stop()

@@ -88,6 +88,12 @@ async def test_nothing_crosses_from_one_workspace_to_another(
                 )
             ),
         ),
+        (
+            "versions",
+            lambda: mallory.create_versions(
+                [VersionCreate(path="design.md", hash=SECRET_HASH, token=token)]
+            ),
+        ),
     ]
     for what, call in refusals:
         with pytest.raises(LeasefsError) as refused:
