@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import NewType
 
 from ._inodes import InodeId
+from ._listings import Listing
 
 __all__ = ["DirHandle", "FileHandle", "HandleTable", "OpenFile"]
 
@@ -36,7 +37,7 @@ class DirHandle:
 
     fd: int
     inode: InodeId
-    entries: list[os.DirEntry[str]] | None = field(default=None)
+    entries: Listing | None = field(default=None)
 
 
 class HandleTable:

@@ -43,6 +43,7 @@ from ._attrs import entry_attributes, negative_entry, statvfs_data
 from ._errors import fuse_handler, quiet_handler
 from ._handles import DirHandle, FileHandle, HandleTable, OpenFile
 from ._inodes import InodeId, InodeTable, join, split
+from ._listings import Listing, ListingsByInode, read_listing
 from ._mutation import Mutation
 
 __all__ = ["DEFAULT_TIMEOUT", "Passthrough"]
@@ -59,12 +60,19 @@ _ADMIT_ATTEMPTS = 3
 _RENAME_FLAGS = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
 _READ_BUFFER_BYTES = 1 << 20  # libfuse's largest request (FUSE_MAX_MAX_PAGES pages)
 
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
 LISTINGS_CACHED = hasattr(FileInfo(), "cache_readdir")
 """Whether this pyfuse3 lets opendir ask the kernel to keep the listing (FOPEN_CACHE_DIR).
 
 Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it (and `enable_auto_inval_data`).
 Without it every folder is read through the mount each time, which is most of what
 `git status` and `find` cost here."""
+
+LISTINGS_BY_INODE = hasattr(pyfuse3.Operations, "directories_without_handles")
+"""Whether this pyfuse3 passes a folder's inode to readdir once opendir answers ENOSYS
+(scripts/pyfuse3/build). The kernel then sends no OPENDIR and RELEASEDIR, a pair per folder
+listed, most of what a warm `git status` or `find` still cost with listings cached."""
 
 
 class Passthrough(pyfuse3.Operations):
@@ -76,6 +84,7 @@ class Passthrough(pyfuse3.Operations):
     # and read everything back through us): every change passes through the mount, and the
     # owner's changes underneath call `invalidate_path`. Needs the patched pyfuse3.
     enable_auto_inval_data = False
+    directories_without_handles = LISTINGS_BY_INODE  # opendir answers ENOSYS, see there
     enable_acl = False
 
     def __init__(
@@ -97,6 +106,8 @@ class Passthrough(pyfuse3.Operations):
         self.negative_timeout = entry_timeout if negative_timeout is None else negative_timeout
         self._inodes = InodeTable(os.fstat(root_fd))
         self._handles = HandleTable()
+        self._listings = ListingsByInode()
+        self._removed_folders: dict[InodeId, os.stat_result] = {}  # until the kernel forgets
         self._as_root = os.geteuid() == 0
         self._read_buffer = memoryview(bytearray(_READ_BUFFER_BYTES))
 
@@ -223,6 +234,8 @@ class Passthrough(pyfuse3.Operations):
         fd = self._handles.fd_for(inode)  # unlinked but still open somewhere
         if fd is not None:
             return os.fstat(fd)
+        if (removed := self._removed_folders.get(inode)) is not None:
+            return removed
         return self._lstat(self._readable_path(inode))
 
     async def _admit(
@@ -341,6 +354,8 @@ class Passthrough(pyfuse3.Operations):
     async def forget(self, inode_list: Sequence[tuple[InodeT, int]]) -> None:
         for inode, count in inode_list:
             self._inodes.forget(InodeId(inode), count)
+            if self._removed_folders and InodeId(inode) not in self._inodes:
+                self._removed_folders.pop(InodeId(inode), None)
 
     @fuse_handler
     async def getattr(self, inode: InodeT, ctx: RequestContext) -> EntryAttributes:
@@ -438,8 +453,7 @@ class Passthrough(pyfuse3.Operations):
     ) -> EntryAttributes:
         (path,) = await self._admit(ctx, Mutation.MKDIR, lambda: (self._child(parent_inode, name),))
         os.mkdir(path, stat.S_IMODE(mode), dir_fd=self._root)
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(path, flags, dir_fd=self._root)
+        fd = os.open(path, _FOLDER_FLAGS, dir_fd=self._root)
         try:
             st = self._settle_new(path, os.fstat(fd), mode, ctx, fd)
         finally:
@@ -457,8 +471,12 @@ class Passthrough(pyfuse3.Operations):
     @fuse_handler
     async def rmdir(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
         (path,) = await self._admit(ctx, Mutation.RMDIR, lambda: (self._child(parent_inode, name),))
+        inode, before = self._inodes.id_of(path), self._lstat(path)
         os.rmdir(path, dir_fd=self._root)
         self._inodes.unlinked(path)
+        if inode is not None and LISTINGS_BY_INODE:
+            # No handle holds it open for us: a process still in it (its cwd) can fstat it.
+            self._removed_folders[inode] = _without_links(before)
 
     @fuse_handler
     async def symlink(
@@ -625,9 +643,12 @@ class Passthrough(pyfuse3.Operations):
 
     @fuse_handler
     async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT | FileInfo:
+        if LISTINGS_BY_INODE:
+            # Answered once: the kernel then sends no more OPENDIR or RELEASEDIR, keeps every
+            # listing, and readdir and fsyncdir get the folder's inode.
+            raise FUSEError(errno.ENOSYS)
         ino = InodeId(inode)
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(_rel(self.path_of(ino)), flags, dir_fd=self._root)
+        fd = os.open(_rel(self.path_of(ino)), _FOLDER_FLAGS, dir_fd=self._root)
         fh = self._handles.add_dir(DirHandle(fd, ino))
         if not LISTINGS_CACHED:
             return fh
@@ -637,32 +658,47 @@ class Passthrough(pyfuse3.Operations):
 
     @fuse_handler
     async def readdir(self, fh: FileHandleT, start_id: int, token: ReaddirToken) -> None:
-        listing = self._handles.dir(FileHandle(fh))
-        if start_id == 0 or listing.entries is None:
-            # Read it all at offset 0 and serve later offsets from that: entries created or
-            # removed meanwhile can then never make another one be skipped or repeated.
-            os.lseek(listing.fd, 0, os.SEEK_SET)
-            with os.scandir(listing.fd) as entries:
-                listing.entries = list(entries)
-        directory = self._inodes.path_of(listing.inode)
+        if LISTINGS_BY_INODE:
+            inode = InodeId(fh)
+            listing = self._listings.get(inode) if start_id else None
+            if listing is None:
+                listing = self._read_folder(inode)
+                self._listings.keep(inode, listing)
+            self._reply_listing(inode, listing, start_id, token)
+            return
+        handle = self._handles.dir(FileHandle(fh))
+        if start_id == 0 or handle.entries is None:
+            handle.entries = read_listing(handle.fd)
+        self._reply_listing(handle.inode, handle.entries, start_id, token)
+
+    def _read_folder(self, inode: InodeId) -> Listing:
+        """The listing of folder ``inode``; empty once it has no path (removed while open)."""
+        path = self._inodes.path_of(inode)
+        if path is None:
+            return []
+        fd = os.open(_rel(path), _FOLDER_FLAGS, dir_fd=self._root)
+        try:
+            return read_listing(fd)
+        finally:
+            os.close(fd)
+
+    def _reply_listing(
+        self, inode: InodeId, listing: Listing, start_id: int, token: ReaddirToken
+    ) -> None:
+        directory = self._inodes.path_of(inode)
         if directory is None:
             return
         parent = self._inodes.id_of(split(directory)[0]) if directory else None
-        dots = ((b".", listing.inode), (b"..", parent or listing.inode))
-        for offset in range(start_id, len(listing.entries) + len(dots)):
+        dots = ((b".", inode), (b"..", parent or inode))
+        for offset in range(start_id, len(listing) + len(dots)):
             if offset < len(dots):
                 name, ino = dots[offset]  # the kernel takes no reference for these
                 if not pyfuse3.readdir_reply(token, name, _dot_attributes(ino), offset + 1):
                     return
                 continue
-            entry = listing.entries[offset - len(dots)]
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            path = join(directory, entry.name)
-            ino = self._inodes.reserve(path, st)
-            name = os.fsencode(entry.name)
+            entry_name, st = listing[offset - len(dots)]
+            ino = self._inodes.reserve(join(directory, entry_name), st)
+            name = os.fsencode(entry_name)
             if not pyfuse3.readdir_reply(token, name, self._attributes(st, ino), offset + 1):
                 self._inodes.discard_unreferenced(ino)
                 return
@@ -674,8 +710,15 @@ class Passthrough(pyfuse3.Operations):
 
     @fuse_handler
     async def fsyncdir(self, fh: FileHandleT, datasync: bool) -> None:
-        fd = self._handles.dir(FileHandle(fh)).fd
-        await trio.to_thread.run_sync(os.fdatasync if datasync else os.fsync, fd)
+        sync = os.fdatasync if datasync else os.fsync
+        if not LISTINGS_BY_INODE:
+            await trio.to_thread.run_sync(sync, self._handles.dir(FileHandle(fh)).fd)
+            return
+        fd = os.open(_rel(self.path_of(InodeId(fh))), _FOLDER_FLAGS, dir_fd=self._root)
+        try:
+            await trio.to_thread.run_sync(sync, fd)
+        finally:
+            os.close(fd)
 
     @fuse_handler
     async def statfs(self, ctx: RequestContext) -> StatvfsData:
@@ -723,6 +766,13 @@ def _rel(path: str) -> str:
 
 def _backing_flags(flags: int) -> int:
     return (flags & ~_NOT_PASSED_ON) | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _without_links(st: os.stat_result) -> os.stat_result:
+    """``st`` as fstat reports it once the entry is removed: no links left."""
+    fields = (st.st_mode, st.st_ino, st.st_dev, 0, *tuple(st)[4:10])
+    extra = ("st_atime_ns", "st_mtime_ns", "st_ctime_ns", "st_blksize", "st_blocks", "st_rdev")
+    return os.stat_result(fields, {name: getattr(st, name) for name in extra})
 
 
 def _dot_attributes(inode: InodeId) -> EntryAttributes:

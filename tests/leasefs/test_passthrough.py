@@ -21,7 +21,7 @@ import pytest
 
 from leasefs._fs import ROOT_INODE, InodeId, fuse_handler, quiet_handler
 from leasefs._fs._inodes import InodeTable
-from leasefs._fs._passthrough import LISTINGS_CACHED
+from leasefs._fs._passthrough import LISTINGS_BY_INODE, LISTINGS_CACHED
 
 from .conftest import MountFactory, requires_fuse
 
@@ -552,6 +552,33 @@ def test_this_pyfuse3_lets_the_kernel_keep_listings_and_written_pages() -> None:
     """scripts/setup builds pyfuse3 with scripts/pyfuse3/kernel-caches.patch; say so if not."""
     assert LISTINGS_CACHED, "pyfuse3 is unpatched: run scripts/pyfuse3/build"
     assert "enable_auto_inval_data" in vars(pyfuse3.Operations), "run scripts/pyfuse3/build"
+    assert LISTINGS_BY_INODE, "pyfuse3 predates directories_without_handles: rebuild it"
+
+
+@requires_fuse
+def test_folders_are_listed_and_synced_without_a_handle(
+    repo: Path, mount_dir: MountFactory
+) -> None:
+    """The kernel sends no OPENDIR (answered ENOSYS once): a folder held open costs the mount
+    no descriptor, and listing, fsync and a removed folder still behave as natively."""
+    mount = mount_dir(repo)
+    assert mount.proc is not None
+    server_fds = Path(f"/proc/{mount.proc.pid}/fd")
+    (repo / "d").mkdir()
+    (repo / "d" / "f").write_text("x")
+    os.listdir(repo / "d")
+    baseline = len(os.listdir(server_fds))
+    held = [os.open(repo / "d", os.O_RDONLY | os.O_DIRECTORY) for _ in range(20)]
+    try:
+        assert len(os.listdir(server_fds)) == baseline
+        assert os.listdir(held[0]) == ["f"]
+        os.fsync(held[1])
+        os.unlink(repo / "d" / "f")
+        os.rmdir(repo / "d")
+        assert os.listdir(held[2]) == []  # as natively: a removed folder lists nothing
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 @requires_fuse
