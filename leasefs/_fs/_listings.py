@@ -35,7 +35,8 @@ class ListingsByInode:
     from a read at offset 0 for the reads at later offsets that follow it.
 
     With no RELEASEDIR to say when a read is over, the least recently read are dropped beyond
-    a few dozen: a reader that far behind reads its folder again from offset 0.
+    a few dozen: a reader that far behind gets its later offsets from a fresh reading (entries
+    changed meanwhile may then be skipped or repeated, as in one without the snapshot).
     """
 
     def __init__(self, limit: int = _KEPT_LISTINGS) -> None:
