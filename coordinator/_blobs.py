@@ -85,13 +85,19 @@ class BlobFiles:
         finally:
             tmp.unlink(missing_ok=True)
 
-    async def write_small(self, contents: Mapping[str, bytes]) -> dict[str, int]:
+    async def write_small(self, contents: Mapping[str, bytes], max_bytes: int) -> dict[str, int]:
         """Store contents held in memory, keyed by their sha256; returns their sizes.
 
-        One worker thread for all of them. Raises `Unprocessable` before storing anything if
-        one does not hash to its key.
+        One worker thread for all of them. Before storing anything, raises `TooLarge` if one
+        is over ``max_bytes`` and `Unprocessable` if one does not hash to its key.
         """
         for digest, data in contents.items():
+            if len(data) > max_bytes:
+                raise TooLarge(
+                    f"the content of {digest} is larger than this coordinator's limit of "
+                    f"{max_bytes} bytes",
+                    details={"max_bytes": max_bytes, "hash": digest},
+                )
             actual = hashlib.sha256(data).hexdigest()
             if actual != digest:
                 raise Unprocessable(

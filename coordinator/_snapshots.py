@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from leasefs.wire import BlobInfo, EventType, Version, VersionBatch, VersionCreate
 
 from ._blobs import BlobFiles
-from ._errors import ConflictError, NotFoundError, TooLarge, Unprocessable
+from ._errors import ConflictError, NotFoundError, Unprocessable
 from ._records import record, version_model
 from ._signals import EventSignals
 from ._store import AgentRow, Store, Tx
@@ -86,14 +86,7 @@ class Snapshots:
         The contents' files are written first; refused, they stay unreferenced by this
         workspace until the same content is uploaded again (blobs are stored once).
         """
-        for digest, data in batch.contents.items():
-            if len(data) > self.max_blob_bytes:
-                raise TooLarge(
-                    f"the content of {digest} is larger than this coordinator's limit of "
-                    f"{self.max_blob_bytes} bytes",
-                    details={"max_bytes": self.max_blob_bytes, "hash": digest},
-                )
-        sizes = await self._blobs.write_small(batch.contents)
+        sizes = await self._blobs.write_small(batch.contents, self.max_blob_bytes)
 
         def create(tx: Tx) -> list[Version]:
             now = self._clock()
