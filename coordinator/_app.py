@@ -20,7 +20,6 @@ from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import leasefs
-from leasefs._paths import InvalidPath, check_repo_path
 from leasefs.wire import (
     AgentInfo,
     AgentRegistration,
@@ -32,9 +31,11 @@ from leasefs.wire import (
     ContextDoc,
     ContextUpdate,
     ErrorBody,
+    ErrorCode,
     EventsHead,
     Handoff,
     Health,
+    InvalidPath,
     LeaseGrant,
     LeaseRequest,
     Memory,
@@ -61,6 +62,7 @@ from leasefs.wire import (
     Zone,
     ZoneAllowance,
     ZoneCreate,
+    check_repo_path,
     check_sha256,
 )
 
@@ -129,14 +131,14 @@ def _repo_path(value: str) -> str:
     try:
         return check_repo_path(value)
     except InvalidPath as exc:
-        raise Unprocessable(str(exc), code="invalid_path") from exc
+        raise Unprocessable(str(exc), code=ErrorCode.INVALID_PATH) from exc
 
 
 def _digest(value: str) -> str:
     try:
         return check_sha256(value)
     except ValueError as exc:
-        raise Unprocessable(str(exc), code="invalid_hash") from exc
+        raise Unprocessable(str(exc), code=ErrorCode.INVALID_HASH) from exc
 
 
 def create_app(coordinator: Coordinator) -> FastAPI:
@@ -246,7 +248,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         digest = _digest(digest)
         size = await c.snapshots.blob_size(agent, digest)
         if size is None:
-            raise NotFoundError(f"no blob {digest} in this workspace", code="unknown_blob")
+            raise NotFoundError(f"no blob {digest} in this workspace", code=ErrorCode.UNKNOWN_BLOB)
         return StreamingResponse(
             c.snapshots.blob_chunks(digest),
             media_type="application/octet-stream",
@@ -465,7 +467,7 @@ async def _unless_disconnected(request: Request, work: Any) -> Any:
     if failure:
         raise failure[0]
     if not outcome:
-        raise BadRequest("the client went away while waiting", code="client_gone")
+        raise BadRequest("the client went away while waiting", code=ErrorCode.CLIENT_GONE)
     return outcome[0]
 
 
@@ -476,15 +478,15 @@ def _error_response(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
-def _validation_message(errors: list[Any]) -> tuple[str, str]:
+def _validation_message(errors: list[Any]) -> tuple[ErrorCode, str]:
     parts = []
-    code = "invalid_request"
+    code = ErrorCode.INVALID_REQUEST
     for error in errors:
         if error.get("type") == "json_invalid":
-            return "malformed_json", "the request body is not valid JSON"
+            return ErrorCode.MALFORMED_JSON, "the request body is not valid JSON"
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, InvalidPath):
-            code = "invalid_path"
+            code = ErrorCode.INVALID_PATH
         where = ".".join(str(x) for x in error.get("loc", ()) if x != "body")
         parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
     return code, "; ".join(parts)
@@ -503,13 +505,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         code, message = _validation_message(list(exc.errors()))
-        status = 400 if code == "malformed_json" else 422
+        status = 400 if code == ErrorCode.MALFORMED_JSON else 422
         return _error_response(status, code, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+        code: str = codes.get(exc.status_code, f"http_{exc.status_code}")
         message = {
             404: f"no such endpoint: {request.method} {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",
@@ -520,5 +522,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s crashed", request.method, request.url.path)
         return _error_response(
-            500, "internal_error", "the coordinator hit an unexpected error; see its log"
+            500, ErrorCode.INTERNAL_ERROR, "the coordinator hit an unexpected error; see its log"
         )

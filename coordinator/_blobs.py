@@ -16,6 +16,8 @@ from pathlib import Path
 
 import trio
 
+from leasefs.wire import ErrorCode
+
 from ._errors import StoreFailure, TooLarge, Unprocessable
 
 CHUNK_SIZE = 1 << 20
@@ -73,7 +75,7 @@ class BlobFiles:
             if actual != digest:
                 raise Unprocessable(
                     f"the uploaded bytes hash to {actual}, not to {digest}; nothing was stored",
-                    code="hash_mismatch",
+                    code=ErrorCode.HASH_MISMATCH,
                     details={"expected": digest, "actual": actual, "size": size},
                 )
             final = self.path_of(digest)
@@ -102,7 +104,7 @@ class BlobFiles:
             if actual != digest:
                 raise Unprocessable(
                     f"a content sent as {digest} hashes to {actual}; nothing was stored",
-                    code="hash_mismatch",
+                    code=ErrorCode.HASH_MISMATCH,
                     details={"expected": digest, "actual": actual, "size": len(data)},
                 )
         try:

@@ -12,6 +12,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leasefs.wire import ErrorCode
+
 _STREAMED_PREFIX = "/v1/blobs/"
 
 
@@ -71,7 +73,7 @@ class LimitJsonBodies:
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
             {
-                "error": "body_too_large",
+                "error": ErrorCode.BODY_TOO_LARGE.value,
                 "message": f"the request body is over {self.max_bytes} bytes, the limit for "
                 "JSON requests (leasefs serve --max-json-bytes)",
                 "details": {"max_bytes": self.max_bytes},

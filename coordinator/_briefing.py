@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from leasefs._globs import any_overlap
-from leasefs.wire import AuditEntry, Briefing, HotFile, PathStatus
+from leasefs.wire import AuditEntry, Briefing, HotFile, PathStatus, any_overlap
 
 from ._knowledge import context_model, memories_model
 from ._messages import unread_threads

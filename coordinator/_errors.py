@@ -19,13 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from leasefs.wire import ErrorCode
+
 
 class CoordinatorError(Exception):
     status = 500
-    default_code = "internal_error"
+    default_code = ErrorCode.INTERNAL_ERROR
 
     def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -35,46 +41,46 @@ class CoordinatorError(Exception):
 
 class BadRequest(CoordinatorError):
     status = 400
-    default_code = "invalid_request"
+    default_code = ErrorCode.INVALID_REQUEST
 
 
 class Unauthenticated(CoordinatorError):
     status = 401
-    default_code = "unauthorized"
+    default_code = ErrorCode.UNAUTHORIZED
 
 
 class Forbidden(CoordinatorError):
     status = 403
-    default_code = "forbidden"
+    default_code = ErrorCode.FORBIDDEN
 
 
 class NotFoundError(CoordinatorError):
     status = 404
-    default_code = "not_found"
+    default_code = ErrorCode.NOT_FOUND
 
 
 class ConflictError(CoordinatorError):
     status = 409
-    default_code = "conflict"
+    default_code = ErrorCode.CONFLICT
 
 
 class TooLarge(CoordinatorError):
     status = 413
-    default_code = "blob_too_large"
+    default_code = ErrorCode.BLOB_TOO_LARGE
 
 
 class Unprocessable(CoordinatorError):
     status = 422
-    default_code = "invalid_request"
+    default_code = ErrorCode.INVALID_REQUEST
 
 
 class TooMany(CoordinatorError):
     """A per-agent limit: ``details["retry_after_s"]``, when present, says when to try again."""
 
     status = 429
-    default_code = "rate_limited"
+    default_code = ErrorCode.RATE_LIMITED
 
 
 class StoreFailure(CoordinatorError):
     status = 503
-    default_code = "store_unavailable"
+    default_code = ErrorCode.STORE_UNAVAILABLE

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from leasefs._globs import any_overlap
-from leasefs.wire import ContextDoc, ContextUpdate, EventType, Memory, MemoryCreate
+from leasefs.wire import (
+    ContextDoc,
+    ContextUpdate,
+    ErrorCode,
+    EventType,
+    Memory,
+    MemoryCreate,
+    any_overlap,
+)
 
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
@@ -71,7 +78,9 @@ class Knowledge(StoreComponent):
     async def forget(self, agent: AgentRow, memory_id: int) -> None:
         def forget(tx: Tx) -> None:
             if tx.memory_by_id(agent.workspace_id, memory_id) is None:
-                raise NotFoundError(f"there is no memory {memory_id}", code="unknown_memory")
+                raise NotFoundError(
+                    f"there is no memory {memory_id}", code=ErrorCode.UNKNOWN_MEMORY
+                )
             now = self._clock()
             tx.forget_memory(memory_id, now)
             record(tx, agent.workspace_id, now, agent.id, "memory.forgotten", None,
@@ -105,7 +114,7 @@ class Knowledge(StoreComponent):
                     f"the context document is at version {version}, not "
                     f"{update.expected_version}: someone updated it meanwhile; read it again "
                     "and merge your change",
-                    code="context_conflict",
+                    code=ErrorCode.CONTEXT_CONFLICT,
                     details={"current_version": version},
                 )
             now = self._clock()

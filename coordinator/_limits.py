@@ -10,25 +10,25 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from leasefs._settings import (
-    DEFAULT_BREAK_TIMEOUT_S,
-    DEFAULT_MAX_BLOB_BYTES,
-    DEFAULT_MAX_JSON_BYTES,
-    DEFAULT_MAX_LEASES_PER_AGENT,
+from leasefs.wire import (
+    BREAK_TIMEOUT_S,
+    MAX_BLOB_BYTES,
+    MAX_JSON_BYTES,
+    MAX_LEASES_PER_AGENT,
+    RATE_LIMIT_PER_S,
 )
-from leasefs._settings import DEFAULT_RATE_LIMIT as DEFAULT_RATE_PER_S
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
-    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
-    max_leases_per_agent: int = DEFAULT_MAX_LEASES_PER_AGENT
+    max_blob_bytes: int = MAX_BLOB_BYTES
+    max_json_bytes: int = MAX_JSON_BYTES
+    max_leases_per_agent: int = MAX_LEASES_PER_AGENT
     # Requests per second per agent (per client address before it has a token); bursts of
     # twice that pass. Zero turns the limit off.
-    rate_per_s: float = DEFAULT_RATE_PER_S
+    rate_per_s: float = RATE_LIMIT_PER_S
     # A holder that keeps a recalled lease this long loses it (DESIGN: break timeout).
-    break_timeout_s: float = DEFAULT_BREAK_TIMEOUT_S
+    break_timeout_s: float = BREAK_TIMEOUT_S
 
     @property
     def rate_burst(self) -> float:

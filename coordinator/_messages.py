@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leasefs.wire import Ask, EventType, Message, Reply, Thread
+from leasefs.wire import Ask, ErrorCode, EventType, Message, Reply, Thread
 
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
@@ -43,16 +43,18 @@ class Messages(StoreComponent):
             return "team", None
         if kind == "work":
             if tx.work_by_id(agent.workspace_id, int(target)) is None:
-                raise NotFoundError(f"there is no work session {target}", code="unknown_work")
+                raise NotFoundError(
+                    f"there is no work session {target}", code=ErrorCode.UNKNOWN_WORK
+                )
             return "work", int(target)
         agent_id = int(target) if target.isdigit() else tx.agent_by_name(agent.workspace_id, target)
         if agent_id is None or agent_id not in tx.agents_by_ids([agent_id]):
             raise NotFoundError(
-                f"there is no agent {target!r} in this workspace", code="unknown_agent"
+                f"there is no agent {target!r} in this workspace", code=ErrorCode.UNKNOWN_AGENT
             )
         if tx.agents_by_ids([agent_id])[agent_id].workspace_id != agent.workspace_id:
             raise NotFoundError(
-                f"there is no agent {target!r} in this workspace", code="unknown_agent"
+                f"there is no agent {target!r} in this workspace", code=ErrorCode.UNKNOWN_AGENT
             )
         return "agent", agent_id
 
@@ -77,7 +79,7 @@ class Messages(StoreComponent):
         def reply_tx(tx: Tx) -> Thread:
             thread = self._find(tx, agent, thread_id)
             if thread.closed:
-                raise ConflictError(f"thread {thread_id} is closed", code="thread_closed")
+                raise ConflictError(f"thread {thread_id} is closed", code=ErrorCode.THREAD_CLOSED)
             now = self._clock()
             message = tx.insert_message(thread.id, agent.id, reply.body, now)
             if reply.close:
@@ -96,7 +98,7 @@ class Messages(StoreComponent):
     def _find(self, tx: Tx, agent: AgentRow, thread_id: int) -> ThreadRow:
         thread = tx.thread_by_id(agent.workspace_id, thread_id)
         if thread is None:
-            raise NotFoundError(f"there is no thread {thread_id}", code="unknown_thread")
+            raise NotFoundError(f"there is no thread {thread_id}", code=ErrorCode.UNKNOWN_THREAD)
         return thread
 
     async def thread(self, agent: AgentRow, thread_id: int) -> Thread:

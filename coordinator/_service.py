@@ -19,6 +19,7 @@ import trio
 from leasefs.wire import (
     AgentInfo,
     AgentRegistration,
+    ErrorCode,
     EventType,
     Lease,
     LeaseGrant,
@@ -157,7 +158,9 @@ class Coordinator:
     async def create_workspace(self, name: str) -> Workspace:
         def create(tx: Tx) -> Workspace:
             if tx.workspace_by_name(name) is not None:
-                raise ConflictError(f"workspace {name!r} already exists", code="workspace_exists")
+                raise ConflictError(
+                    f"workspace {name!r} already exists", code=ErrorCode.WORKSPACE_EXISTS
+                )
             row = tx.insert_workspace(name, self._clock())
             record(
                 tx,
@@ -176,7 +179,9 @@ class Coordinator:
     async def get_workspace(self, name: str) -> Workspace:
         row = await self._store.read(lambda tx: tx.workspace_by_name(name))
         if row is None:
-            raise NotFoundError(f"there is no workspace named {name!r}", code="unknown_workspace")
+            raise NotFoundError(
+                f"there is no workspace named {name!r}", code=ErrorCode.UNKNOWN_WORKSPACE
+            )
         return Workspace(name=row.name, created_at=row.created_at)
 
     async def register(self, registration: AgentRegistration) -> Registered:
@@ -187,7 +192,7 @@ class Coordinator:
             if workspace is None:
                 raise NotFoundError(
                     f"there is no workspace named {registration.workspace!r}; create it first",
-                    code="unknown_workspace",
+                    code=ErrorCode.UNKNOWN_WORKSPACE,
                 )
             now = self._clock()
             row = tx.insert_agent(
@@ -225,7 +230,7 @@ class Coordinator:
             raise Unauthenticated("the agent token is not valid; register again to get one")
         if row.left_at is not None:
             raise Unauthenticated(
-                "this agent has left its workspace; register again", code="agent_left"
+                "this agent has left its workspace; register again", code=ErrorCode.AGENT_LEFT
             )
         return row
 
@@ -236,7 +241,9 @@ class Coordinator:
         """Release every lease of ``agent``, drop its waits, and retire its token."""
         async with self._lease_lock:
             for waiter in self._queue.remove_agent(agent.id):
-                waiter.result = Unauthenticated("the agent left while waiting", code="agent_left")
+                waiter.result = Unauthenticated(
+                    "the agent left while waiting", code=ErrorCode.AGENT_LEFT
+                )
                 waiter.done.set()
 
             def leave(tx: Tx) -> None:
@@ -280,7 +287,7 @@ class Coordinator:
         raise TooMany(
             f"an agent may hold at most {limit} leases (leasefs serve --max-leases-per-agent); "
             f"this one holds {held} and asks for {new} more: release some first",
-            code="too_many_leases",
+            code=ErrorCode.TOO_MANY_LEASES,
             details={"max_leases": limit, "held": held, "requested": new},
         )
 
@@ -451,7 +458,7 @@ class Coordinator:
         waiters = self._queue.waiting_on(workspace_id, paths)
         return ConflictError(
             f"lease {why}: {'; '.join(parts) or ', '.join(paths)}",
-            code="lease_held",
+            code=ErrorCode.LEASE_HELD,
             details={
                 "holders": [h.model_dump() for h in blocked.holders],
                 "queued_paths": blocked.queued_paths,
@@ -510,7 +517,7 @@ class Coordinator:
                     raise ConflictError(
                         f"you do not hold {ref.path} with fencing token {ref.token}: the lease "
                         "expired or passed to another agent; nothing was released",
-                        code="stale_token",
+                        code=ErrorCode.STALE_TOKEN,
                         details={"path": ref.path, "token": ref.token},
                     )
             released = []

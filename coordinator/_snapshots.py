@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from leasefs.wire import BlobInfo, EventType, Version, VersionBatch, VersionCreate
+from leasefs.wire import BlobInfo, ErrorCode, EventType, Version, VersionBatch, VersionCreate
 
 from ._blobs import BlobFiles
 from ._errors import ConflictError, NotFoundError, Unprocessable
@@ -107,7 +107,9 @@ class Snapshots:
 
         version = await self._store.read(latest)
         if version is None:
-            raise NotFoundError(f"{path} has no version on branch {branch!r}", code="no_version")
+            raise NotFoundError(
+                f"{path} has no version on branch {branch!r}", code=ErrorCode.NO_VERSION
+            )
         return version
 
     async def history(self, agent: AgentRow, path: str, branch: str, limit: int) -> list[Version]:
@@ -134,7 +136,7 @@ def _record_version(tx: Tx, agent: AgentRow, request: VersionCreate, now: float)
             f"a version of {request.path} needs its current lease, and fencing token "
             f"{request.token} is not it (the lease expired or passed to another agent); "
             "nothing was recorded",
-            code="stale_token",
+            code=ErrorCode.STALE_TOKEN,
             details={"path": request.path, "token": request.token},
         )
     size = None
@@ -143,7 +145,7 @@ def _record_version(tx: Tx, agent: AgentRow, request: VersionCreate, now: float)
         if size is None:
             raise Unprocessable(
                 f"no blob {request.hash} was uploaded to this workspace; upload it first",
-                code="unknown_blob",
+                code=ErrorCode.UNKNOWN_BLOB,
             )
     row = tx.insert_version(
         workspace_id=ws,

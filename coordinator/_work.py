@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from leasefs._globs import any_overlap
-from leasefs.wire import EventType, Handoff, Work, WorkPark, WorkStart, WorkStarted
+from leasefs.wire import (
+    ErrorCode,
+    EventType,
+    Handoff,
+    Work,
+    WorkPark,
+    WorkStart,
+    WorkStarted,
+    any_overlap,
+)
 
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
@@ -65,7 +73,7 @@ class WorkSessions(StoreComponent):
         row = tx.work_by_id(agent.workspace_id, work_id)
         if row is None:
             raise NotFoundError(
-                f"there is no work session {work_id} in this workspace", code="unknown_work"
+                f"there is no work session {work_id} in this workspace", code=ErrorCode.UNKNOWN_WORK
             )
         return row
 
@@ -84,13 +92,13 @@ class WorkSessions(StoreComponent):
                 owner = tx.agents_by_ids([row.owner_id])[row.owner_id]
                 raise ConflictError(
                     f"work {work_id} belongs to {owner.name}; only its owner can do that",
-                    code="not_owner",
+                    code=ErrorCode.NOT_OWNER,
                 )
             if row.status not in allowed_from:
                 raise ConflictError(
                     f"work {work_id} is {row.status}; this needs it to be "
                     + " or ".join(sorted(allowed_from)),
-                    code="wrong_status",
+                    code=ErrorCode.WRONG_STATUS,
                 )
             now = self._clock()
             new = change(row, now)

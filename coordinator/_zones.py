@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from leasefs._globs import specs_overlap
-from leasefs.wire import EventType, Zone, ZoneAllowance, ZoneCreate
+from leasefs.wire import ErrorCode, EventType, Zone, ZoneAllowance, ZoneCreate, specs_overlap
 
 from ._component import StoreComponent
 from ._errors import Forbidden, NotFoundError
@@ -78,7 +77,7 @@ class Zones(StoreComponent):
         def remove(tx: Tx) -> None:
             now = self._clock()
             if not tx.remove_zone(agent.workspace_id, zone_id, now):
-                raise NotFoundError(f"there is no zone {zone_id}", code="unknown_zone")
+                raise NotFoundError(f"there is no zone {zone_id}", code=ErrorCode.UNKNOWN_ZONE)
             record(tx, agent.workspace_id, now, agent.id, EventType.ZONES_CHANGED, None,
                    {"zone_id": zone_id, "removed": True})  # fmt: skip
 
@@ -107,7 +106,7 @@ class Zones(StoreComponent):
             path, zone = verdict.blocked[0]
             raise Forbidden(
                 f"{path} is in a blocked zone ({zone.glob}): {zone.reason}",
-                code="zone_blocked",
+                code=ErrorCode.ZONE_BLOCKED,
                 details={"path": path, "zone_id": zone.id, "reason": zone.reason},
             )
         if verdict.unconfirmed:
@@ -115,7 +114,7 @@ class Zones(StoreComponent):
             raise Forbidden(
                 f"{path} is in a zone that needs confirmation ({zone.glob}): {zone.reason}. "
                 f"A person can allow it: leasefs zone allow {path} --for {agent.name!r}",
-                code="zone_confirmation_required",
+                code=ErrorCode.ZONE_CONFIRMATION_REQUIRED,
                 details={"path": path, "zone_id": zone.id, "reason": zone.reason},
             )
         return verdict.warned

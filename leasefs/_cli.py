@@ -9,7 +9,7 @@ from typing import Annotated
 import trio
 import typer
 
-from . import _embedded, _mount_cli, _settings, _work_cli
+from . import _embedded, _mount_cli, _settings, _work_cli, wire
 from ._exceptions import LeasefsError
 from ._zone_cli import zone_app
 
@@ -42,25 +42,25 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(help="Port to listen on; 0 picks a free one.")
-    ] = _settings.DEFAULT_PORT,
+    ] = wire.DEFAULT_PORT,
     data: Annotated[Path | None, typer.Option(help="Directory for the database and blobs.")] = None,
     max_blob_bytes: Annotated[
         int, typer.Option(help="Largest snapshot blob accepted, in bytes.")
-    ] = _settings.DEFAULT_MAX_BLOB_BYTES,
+    ] = wire.MAX_BLOB_BYTES,
     max_json_bytes: Annotated[
         int, typer.Option(help="Largest JSON request body accepted, in bytes.")
-    ] = _settings.DEFAULT_MAX_JSON_BYTES,
+    ] = wire.MAX_JSON_BYTES,
     max_leases_per_agent: Annotated[
         int, typer.Option(help="Most leases one agent may hold at once.")
-    ] = _settings.DEFAULT_MAX_LEASES_PER_AGENT,
+    ] = wire.MAX_LEASES_PER_AGENT,
     rate_limit: Annotated[
         float,
         typer.Option(help="Requests per second per agent (bursts of twice that pass); 0: off."),
-    ] = _settings.DEFAULT_RATE_LIMIT,
+    ] = wire.RATE_LIMIT_PER_S,
     break_timeout: Annotated[
         float,
         typer.Option(help="Seconds a holder may keep a lease another agent waits for."),
-    ] = _settings.DEFAULT_BREAK_TIMEOUT_S,
+    ] = wire.BREAK_TIMEOUT_S,
     tls_cert: Annotated[
         Path | None, typer.Option(help="PEM certificate (chain) to serve https with.")
     ] = None,

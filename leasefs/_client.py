@@ -31,6 +31,10 @@ from ._exceptions import (
     rejection_for,
 )
 from .wire import (
+    DEFAULT_BRANCH,
+    LEASE_TTL_S,
+    MAX_JSON_BYTES,
+    SMALL_BLOB_BYTES,
     AgentInfo,
     AgentRegistration,
     Ask,
@@ -40,6 +44,7 @@ from .wire import (
     ConflictReport,
     ContextDoc,
     ContextUpdate,
+    ErrorCode,
     Event,
     EventsHead,
     Handoff,
@@ -74,8 +79,6 @@ from .wire import (
 )
 
 CHUNK_SIZE = 1 << 20
-SMALL_BLOB_BYTES = 64 << 10
-"""Blobs up to this size are uploaded in one request, without asking first (`upload_blob_fd`)."""
 _JSON_MARGIN_BYTES = 1024  # headroom under the coordinator's JSON limit, for estimates
 # A rate-limited request is sent again after the wait the coordinator asks for, this often.
 _RATE_LIMIT_RETRIES = 5
@@ -331,10 +334,10 @@ class Client:
         self,
         paths: Sequence[str],
         *,
-        ttl_s: float = 30.0,
+        ttl_s: float = LEASE_TTL_S,
         wait_s: float = 0.0,
         work: str | None = None,
-        branch: str = "main",
+        branch: str = DEFAULT_BRANCH,
     ) -> LeaseGrant:
         """Take exclusive leases on all ``paths`` or none; raises `LeaseHeld` if contended.
 
@@ -391,7 +394,7 @@ class Client:
                 f"the blob is {size} bytes, over this coordinator's limit of {limit} bytes "
                 "(leasefs serve --max-blob-bytes)",
                 status=413,
-                code="blob_too_large",
+                code=ErrorCode.BLOB_TOO_LARGE,
                 details={"max_bytes": limit, "size": size},
             )
 
@@ -498,7 +501,7 @@ class Client:
         # would decode every content from base64 only for it to be encoded once more.
         bare = VersionBatch.model_construct(versions=list(versions), contents={})
         size = len(bare.model_dump_json()) + sum(_inline_json_bytes(d) for d in inline.values())
-        budget = self._limits.max_json_bytes if self._limits else _settings.DEFAULT_MAX_JSON_BYTES
+        budget = self._limits.max_json_bytes if self._limits else MAX_JSON_BYTES
         for digest in sorted(inline, key=lambda d: len(inline[d]), reverse=True):
             if size <= budget - _JSON_MARGIN_BYTES:
                 break
@@ -508,7 +511,7 @@ class Client:
         batch = VersionBatch.model_construct(versions=list(versions), contents=inline)
         return await self._call_list(Version, "POST", "/versions/batch", body=batch)
 
-    async def latest_version(self, path: str, *, branch: str = "main") -> Version | None:
+    async def latest_version(self, path: str, *, branch: str = DEFAULT_BRANCH) -> Version | None:
         try:
             return await self._call(
                 Version, "GET", "/versions/latest", params={"path": path, "branch": branch}
@@ -518,7 +521,9 @@ class Client:
                 return None
             raise
 
-    async def history(self, path: str, *, branch: str = "main", limit: int = 100) -> list[Version]:
+    async def history(
+        self, path: str, *, branch: str = DEFAULT_BRANCH, limit: int = 100
+    ) -> list[Version]:
         params = {"path": path, "branch": branch, "limit": limit}
         return await self._call_list(Version, "GET", "/versions", params=params)
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import _registry
-from ._control import ControlError, call
+from ._control import ControlError, unmount_now
 from ._embedded import resolve_coordinator_url
 from ._fusermount import is_mounted, unmount
 
@@ -97,7 +97,7 @@ def _mounted(repo: Path, agent: str, coordinator: str, workspace: str) -> Iterat
         record = _registry.read(repo)
         if record is not None and daemon.poll() is None:
             try:
-                call(Path(record.socket), {"op": "umount"}, timeout=60)
+                unmount_now(Path(record.socket), timeout=60)
                 daemon.wait(60)
             except (ControlError, subprocess.TimeoutExpired):
                 daemon.kill()

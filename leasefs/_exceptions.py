@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .wire import Lease
+from .wire import ErrorCode, Lease
 
 
 class LeasefsError(Exception):
@@ -107,10 +107,10 @@ class TooManyLeases(TooManyRequests):
 
 
 _BY_CODE: dict[str, type[RequestRejected]] = {
-    "lease_held": LeaseHeld,
-    "stale_token": StaleToken,
-    "rate_limited": RateLimited,
-    "too_many_leases": TooManyLeases,
+    ErrorCode.LEASE_HELD: LeaseHeld,
+    ErrorCode.STALE_TOKEN: StaleToken,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.TOO_MANY_LEASES: TooManyLeases,
 }
 _BY_STATUS: dict[int, type[RequestRejected]] = {
     400: InvalidRequest,

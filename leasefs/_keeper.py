@@ -23,7 +23,7 @@ import trio
 
 from . import _backing
 from ._applier import Applier
-from ._client import SMALL_BLOB_BYTES, Client
+from ._client import Client
 from ._exceptions import (
     CoordinatorUnavailable,
     Forbidden,
@@ -34,7 +34,18 @@ from ._exceptions import (
     StaleToken,
     TooManyLeases,
 )
-from .wire import MAX_BATCH_VERSIONS, Lease, LeaseRef, Version, VersionCreate
+from .wire import (
+    DEFAULT_BRANCH,
+    IDLE_GRACE_S,
+    LEASE_TTL_S,
+    MAX_BATCH_VERSIONS,
+    SMALL_BLOB_BYTES,
+    WAIT_S,
+    Lease,
+    LeaseRef,
+    Version,
+    VersionCreate,
+)
 
 log = logging.getLogger("leasefs.mount")
 
@@ -73,10 +84,10 @@ class HeldLease:
 
 @dataclass(frozen=True)
 class KeeperOptions:
-    ttl_s: float = 30.0
-    idle_grace_s: float = 3.0
-    wait_s: float = 0.0
-    branch: str = "main"
+    ttl_s: float = LEASE_TTL_S
+    idle_grace_s: float = IDLE_GRACE_S
+    wait_s: float = WAIT_S
+    branch: str = DEFAULT_BRANCH
     work: str | None = None
 
     @property

@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import trio
-from pydantic import BaseModel
 
 from . import _registry
 from ._applier import Applier
@@ -31,6 +29,23 @@ from ._fs import run_mount, unmount
 from ._keeper import KeeperOptions, LeaseKeeper
 from ._leasing_fs import LeasingFS
 from ._scope import Scope
+from .wire import (
+    DEFAULT_BRANCH,
+    IDLE_GRACE_S,
+    LEASE_TTL_S,
+    WAIT_S,
+    ConflictStatus,
+    ControlAnswer,
+    ControlRequest,
+    Done,
+    HeldStatus,
+    MountStatus,
+    Released,
+    ReleaseNow,
+    StatusAnswer,
+    StatusRequest,
+    UnmountRequest,
+)
 
 log = logging.getLogger("leasefs.mount")
 
@@ -43,45 +58,10 @@ class MountConfig:
     coordinator: str
     workspace: str
     agent: str
-    wait_s: float = 0.0
-    ttl_s: float = 30.0
-    idle_grace_s: float = 3.0
-    branch: str = "main"
-
-
-class HeldStatus(BaseModel):
-    path: str
-    token: int
-    age_s: float
-    expires_in_s: float
-    writers: int
-    state: str
-
-
-class ConflictStatus(BaseModel):
-    path: str
-    copy_path: str | None
-    version_id: int
-    author: str
-    at: float
-
-
-class MountStatus(BaseModel):
-    repo: str
-    pid: int
-    agent: str
-    agent_id: int
-    workspace: str
-    coordinator: str
-    coordinator_reachable: bool
-    events_connected: bool
-    held: list[HeldStatus]
-    waiters: dict[str, list[str]]
-    pending_snapshots: int
-    versions_applied: int
-    refused_writes: int
-    conflicts: list[ConflictStatus]
-    bypassers: list[str]
+    wait_s: float = WAIT_S
+    ttl_s: float = LEASE_TTL_S
+    idle_grace_s: float = IDLE_GRACE_S
+    branch: str = DEFAULT_BRANCH
 
 
 class MountDaemon:
@@ -199,17 +179,15 @@ class MountDaemon:
         except OSError as exc:
             log.warning("%s", exc)
 
-    async def _control(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        if op == "status":
-            return {"ok": True, "status": (await self.status()).model_dump()}
-        if op == "release":
-            released = await self._running.keeper.release(request.get("paths") or None)
-            return {"ok": True, "released": released}
-        if op == "umount":
-            self._shutdown.set()
-            return {"ok": True}
-        return {"ok": False, "error": f"unknown request {op!r}"}
+    async def _control(self, request: ControlRequest) -> ControlAnswer:
+        match request:
+            case StatusRequest():
+                return StatusAnswer(status=await self.status())
+            case ReleaseNow(paths=paths):
+                return Released(released=await self._running.keeper.release(paths or None))
+            case UnmountRequest():
+                self._shutdown.set()
+                return Done()
 
     async def status(self) -> MountStatus:
         parts = self._running

@@ -17,13 +17,14 @@ import typer
 from . import _registry
 from ._bypass import find_bypassers
 from ._client import Client
-from ._control import ControlError, call
+from ._control import ControlError, mount_status, release_now, unmount_now
 from ._detach import StartFailed, start_detached
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
 from ._fusermount import is_mounted, unmount
 from ._identity import default_agent_name, default_workspace
 from ._settings import resolve
+from .wire import IDLE_GRACE_S, LEASE_TTL_S, WAIT_S
 
 if TYPE_CHECKING:
     from ._mount import MountConfig
@@ -57,14 +58,14 @@ def mount(
     ] = None,
     wait: Annotated[
         float, typer.Option(help="Seconds a write waits for a held file before EBUSY; 0: at once.")
-    ] = 0.0,
+    ] = WAIT_S,
     ttl: Annotated[
         float,
         typer.Option(help="Lease TTL in seconds (renewed every TTL/3).", min=1.0, max=3600.0),
-    ] = 30.0,
+    ] = LEASE_TTL_S,
     idle_grace: Annotated[
         float, typer.Option(help="Seconds a lease is kept after the last write handle closes.")
-    ] = 3.0,
+    ] = IDLE_GRACE_S,
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
 ) -> None:
     """Mount REPO in place: from now on every change in it takes the file's lease first."""
@@ -108,7 +109,8 @@ def _warn_bypassers(repo: Path) -> None:
 
 
 def _serve_foreground(config: MountConfig) -> None:
-    from ._mount import MountDaemon, MountStatus
+    from ._mount import MountDaemon
+    from .wire import MountStatus
 
     logging.basicConfig(
         level=logging.INFO,
@@ -160,7 +162,7 @@ def umount(repo: Annotated[Path, typer.Argument(help="The mounted repository.")]
     record = _registry.read(repo)
     if record is not None and _registry.process_alive(record.pid):
         try:
-            call(Path(record.socket), {"op": "umount"})
+            unmount_now(Path(record.socket))
         except ControlError as exc:
             raise fail(str(exc)) from exc
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -195,7 +197,7 @@ def _status_of(record: _registry.MountRecord) -> dict[str, Any]:
     if not _registry.process_alive(record.pid):
         return {"repo": record.repo, "dead": True}
     try:
-        status: dict[str, Any] = call(Path(record.socket), {"op": "status"}, timeout=30)["status"]
+        status = mount_status(Path(record.socket)).model_dump()
     except ControlError as exc:
         return {"repo": record.repo, "error": str(exc)}
     return status
@@ -311,10 +313,9 @@ def release(
             entry[1].append(relative)
     for record, relatives in by_mount.values():
         try:
-            answer = call(Path(record.socket), {"op": "release", "paths": relatives})
+            released = release_now(Path(record.socket), relatives)
         except ControlError as exc:
             raise fail(str(exc)) from exc
-        released = answer["released"]
         typer.echo(
             f"released {len(released)} lease(s) in {record.repo}"
             + (": " + ", ".join(released) if released else "")

@@ -13,13 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PORT = 7420
-DEFAULT_MAX_BLOB_BYTES = 1 << 30
-DEFAULT_MAX_JSON_BYTES = 1 << 20
-DEFAULT_MAX_LEASES_PER_AGENT = 10_000
-DEFAULT_RATE_LIMIT = 1_000.0
-DEFAULT_BREAK_TIMEOUT_S = 30.0
-
 
 @dataclass(frozen=True)
 class Setting:

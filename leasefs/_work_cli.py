@@ -13,7 +13,7 @@ import typer
 from . import _tracker
 from ._acting import acting_client, resolve_identity
 from ._checks import run_checks
-from ._control import ControlError, call
+from ._control import ControlError, release_now
 from ._exceptions import LeasefsError
 from .wire import Handoff
 
@@ -57,10 +57,7 @@ def finish(
             released: list[str] = []
             if identity.mount_socket is not None:
                 socket = identity.mount_socket
-                answer = await trio.to_thread.run_sync(
-                    lambda: call(socket, {"op": "release", "paths": []})
-                )
-                released = answer.get("released", [])
+                released = await trio.to_thread.run_sync(release_now, socket)
             typer.echo(f"work {done.id} ({done.title}) finished; {len(released)} lease(s) released")
             return 1 if any(not c.passed for c in checks) else 0
 

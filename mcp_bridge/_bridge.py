@@ -14,7 +14,7 @@ from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 
 from leasefs import Client, LeasefsError
 from leasefs._acting import Identity
-from leasefs._control import ControlError, call
+from leasefs._control import ControlError, release_now
 from leasefs.wire import EventType, LeaseRef
 
 log = logging.getLogger("leasefs.mcp")
@@ -66,10 +66,7 @@ class Bridge:
         if self.identity.mount_socket is not None:
             socket = self.identity.mount_socket
             try:
-                answer = await anyio.to_thread.run_sync(
-                    lambda: call(socket, {"op": "release", "paths": []})
-                )
-                released += answer.get("released", [])
+                released += await anyio.to_thread.run_sync(release_now, socket)
             except ControlError as exc:
                 log.warning("the mount did not release: %s", exc)
         mine = [

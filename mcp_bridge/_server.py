@@ -26,7 +26,6 @@ import leasefs
 from leasefs import LeasefsError, LeaseHeld
 from leasefs._acting import Identity, resolve_identity
 from leasefs._checks import run_checks
-from leasefs._globs import any_overlap, specs_overlap
 from leasefs.wire import (
     Briefing,
     ContextDoc,
@@ -38,6 +37,8 @@ from leasefs.wire import (
     Thread,
     Work,
     Zone,
+    any_overlap,
+    specs_overlap,
 )
 
 from ._bridge import INBOX_URI, Bridge

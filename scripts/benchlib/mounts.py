@@ -106,15 +106,13 @@ class LeasefsMount:
 
     def status(self) -> dict[str, Any]:
         """What `leasefs status --json` says of this mount, asked over its control socket."""
-        answer = _control.call(self._socket(), {"op": "status"}, timeout=30)
-        status: dict[str, Any] = answer["status"]
-        return status
+        return _control.mount_status(self._socket()).model_dump()
 
     def settle(self, timeout: float = 600.0) -> Drain:
         """Release every lease now (as `leasefs release` does) and wait until no snapshot is
         pending, so the next measurement does not compete with this one's snapshots."""
         started = time.perf_counter()
-        answer = _control.call(self._socket(), {"op": "release", "paths": []}, timeout=timeout)
+        released = _control.release_now(self._socket(), timeout=timeout)
         deadline = time.monotonic() + timeout
         # The idle releaser may still be finishing leases it had taken before our call.
         while True:
@@ -124,7 +122,7 @@ class LeasefsMount:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.repo} did not go idle within {timeout:g} s")
             time.sleep(0.02)
-        return Drain(time.perf_counter() - started, len(answer["released"]))
+        return Drain(time.perf_counter() - started, len(released))
 
     def begin_stop(self) -> subprocess.Popen[bytes] | None:
         """Ask for `leasefs umount REPO` (releases with snapshots, then unmounts); returns the

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from leasefs import Client, InvalidRequest, StaleToken
-from leasefs._client import SMALL_BLOB_BYTES
-from leasefs.wire import VersionCreate
+from leasefs.wire import SMALL_BLOB_BYTES, VersionCreate
 from tests.conftest import AgentFactory
 from tests.servers import CoordinatorProcess
 

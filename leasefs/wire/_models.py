@@ -2,20 +2,21 @@
 
 Server and client both import this module, so a field can never mean two things. Times are
 seconds since the Unix epoch (floats), so a remaining TTL is a subtraction. Paths are
-repository-relative and canonical (see `leasefs._paths`).
+repository-relative and canonical (see `leasefs.wire._paths`). Error bodies and codes live in
+`_errors`, the event stream's in `_events`, every default number in `_defaults`.
 """
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Base64Bytes, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Base64Bytes, BaseModel, Field, model_validator
 
+from . import _defaults as defaults
+from ._base import WIRE_CONFIG
+from ._defaults import API_VERSION
 from ._paths import check_repo_path
-
-API_VERSION = "v1"
 
 RepoPath = Annotated[str, AfterValidator(check_repo_path)]
 
@@ -45,15 +46,7 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ErrorBody(_Model):
-    """Every error answer: a stable code for programs and a sentence a person can act on."""
-
-    error: str
-    message: str
-    details: dict[str, Any] | None = None
+    model_config = WIRE_CONFIG
 
 
 class ServerLimits(_Model):
@@ -108,11 +101,13 @@ class Registered(_Model):
 class LeaseRequest(_Model):
     """Ask for exclusive leases on several paths at once: all are granted or none is."""
 
-    paths: Annotated[list[RepoPath], Field(min_length=1, max_length=1000)]
-    ttl_s: Annotated[float, Field(ge=0.5, le=3600)] = 30.0
-    wait_s: Annotated[float, Field(ge=0, le=600)] = 0.0
+    paths: Annotated[list[RepoPath], Field(min_length=1, max_length=defaults.MAX_LEASE_PATHS)]
+    ttl_s: Annotated[float, Field(ge=defaults.MIN_LEASE_TTL_S, le=defaults.MAX_LEASE_TTL_S)] = (
+        defaults.LEASE_TTL_S
+    )
+    wait_s: Annotated[float, Field(ge=0, le=defaults.MAX_WAIT_S)] = defaults.WAIT_S
     work: Annotated[str | None, Field(max_length=500)] = None
-    branch: ShortText = "main"
+    branch: ShortText = defaults.DEFAULT_BRANCH
 
 
 class Lease(_Model):
@@ -156,7 +151,9 @@ class LeaseGrant(_Model):
 
 
 class RenewRequest(_Model):
-    ttl_s: Annotated[float | None, Field(ge=0.5, le=3600)] = None
+    ttl_s: Annotated[
+        float | None, Field(ge=defaults.MIN_LEASE_TTL_S, le=defaults.MAX_LEASE_TTL_S)
+    ] = None
 
 
 class RenewResult(_Model):
@@ -164,7 +161,7 @@ class RenewResult(_Model):
 
 
 class ReleaseRequest(_Model):
-    leases: Annotated[list[LeaseRef], Field(min_length=1, max_length=1000)]
+    leases: Annotated[list[LeaseRef], Field(min_length=1, max_length=defaults.MAX_LEASE_PATHS)]
 
 
 class ReleaseResult(_Model):
@@ -187,7 +184,7 @@ class VersionCreate(_Model):
     deleted: bool = False
     base_hash: Sha256 | None = None
     token: int
-    branch: ShortText = "main"
+    branch: ShortText = defaults.DEFAULT_BRANCH
     mode: Annotated[int | None, Field(ge=0, le=0o7777)] = None
 
     @model_validator(mode="after")
@@ -197,53 +194,22 @@ class VersionCreate(_Model):
         return self
 
 
-MAX_BATCH_VERSIONS = 500
-
-
 class VersionBatch(_Model):
     """Versions recorded in one request (a mount's snapshots of many small files): all of
     them or, if any one's lease is no longer current, none. Contents not uploaded as blobs
     come along, base64, keyed by their sha256."""
 
-    versions: Annotated[list[VersionCreate], Field(min_length=1, max_length=MAX_BATCH_VERSIONS)]
-    contents: Annotated[dict[Sha256, Base64Bytes], Field(max_length=MAX_BATCH_VERSIONS)] = {}
+    versions: Annotated[
+        list[VersionCreate], Field(min_length=1, max_length=defaults.MAX_BATCH_VERSIONS)
+    ]
+    contents: Annotated[
+        dict[Sha256, Base64Bytes], Field(max_length=defaults.MAX_BATCH_VERSIONS)
+    ] = {}
 
 
 class BlobInfo(_Model):
     hash: str
     size: int
-
-
-class EventType(StrEnum):
-    AGENT_JOINED = "agent.joined"
-    AGENT_LEFT = "agent.left"
-    LEASE_GRANTED = "lease.granted"
-    LEASE_RELEASED = "lease.released"
-    LEASE_EXPIRED = "lease.expired"
-    LEASE_RECALLED = "lease.recalled"
-    VERSION_CREATED = "version.created"
-    CONFLICT_DETECTED = "conflict.detected"
-    WORK_CHANGED = "work.changed"
-    MESSAGE_CREATED = "message.created"
-    CONTEXT_UPDATED = "context.updated"
-    ZONES_CHANGED = "zones.changed"
-
-
-class Event(_Model):
-    """One entry of a workspace's ordered event stream; ids only grow."""
-
-    id: int
-    type: EventType
-    at: float
-    agent_id: int | None
-    path: str | None
-    data: dict[str, Any]
-
-
-class EventsHead(_Model):
-    """The id of the newest event, to follow the stream from now on."""
-
-    last_id: int
 
 
 class ConflictReport(_Model):

@@ -1,0 +1,99 @@
+"""The mount daemon's control socket: typed requests and answers, and how a line is framed.
+
+``leasefs status``, ``release`` and ``umount`` (and the MCP bridge inside a mount) talk to a
+running mount over a Unix socket: one JSON object per line each way. The request's ``op``
+chooses its model; an answer is ``{"ok": true, ...}`` or `ControlRefusal`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from ._base import WIRE_CONFIG, WireModel
+
+
+class StatusRequest(WireModel):
+    op: Literal["status"] = "status"
+
+
+class ReleaseNow(BaseModel):
+    """Give back these paths' leases now, with their snapshots; none named: every lease."""
+
+    model_config = WIRE_CONFIG
+
+    op: Literal["release"] = "release"
+    paths: list[str] = []
+
+
+class UnmountRequest(WireModel):
+    op: Literal["umount"] = "umount"
+
+
+ControlRequest = Annotated[StatusRequest | ReleaseNow | UnmountRequest, Field(discriminator="op")]
+CONTROL_REQUEST: TypeAdapter[ControlRequest] = TypeAdapter(ControlRequest)
+
+
+class HeldStatus(WireModel):
+    path: str
+    token: int
+    age_s: float
+    expires_in_s: float
+    writers: int
+    state: str
+
+
+class ConflictStatus(WireModel):
+    path: str
+    copy_path: str | None
+    version_id: int
+    author: str
+    at: float
+
+
+class MountStatus(WireModel):
+    """What ``leasefs status`` shows of one mount."""
+
+    repo: str
+    pid: int
+    agent: str
+    agent_id: int
+    workspace: str
+    coordinator: str
+    coordinator_reachable: bool
+    events_connected: bool
+    held: list[HeldStatus]
+    waiters: dict[str, list[str]]
+    pending_snapshots: int
+    versions_applied: int
+    refused_writes: int
+    conflicts: list[ConflictStatus]
+    bypassers: list[str]
+
+
+class StatusAnswer(WireModel):
+    ok: Literal[True] = True
+    status: MountStatus
+
+
+class Released(WireModel):
+    ok: Literal[True] = True
+    released: list[str]
+
+
+class Done(WireModel):
+    ok: Literal[True] = True
+
+
+class ControlRefusal(WireModel):
+    ok: Literal[False] = False
+    error: str
+
+
+ControlAnswer = StatusAnswer | Released | Done | ControlRefusal
+
+
+def encode_line(message: BaseModel) -> bytes:
+    """One message as the line that carries it."""
+    return message.model_dump_json().encode() + b"\n"
