@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import leasefs
 from leasefs.wire import (
+    LEASEFS_VERSION,
     AgentInfo,
     AgentRegistration,
     Ask,
@@ -144,7 +144,7 @@ def _digest(value: str) -> str:
 def create_app(coordinator: Coordinator) -> FastAPI:
     app = FastAPI(
         title="leasefs coordinator",
-        version=leasefs.__version__,
+        version=LEASEFS_VERSION,
         openapi_url="/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
@@ -161,7 +161,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def health() -> Health:
         return Health(
             status="ok",
-            version=leasefs.__version__,
+            version=LEASEFS_VERSION,
             limits=ServerLimits(
                 max_blob_bytes=limits.max_blob_bytes, max_json_bytes=limits.max_json_bytes
             ),

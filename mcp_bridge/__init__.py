@@ -1,7 +1,7 @@
 """The leasefs MCP server: one shared brain for a team of agents (`leasefs mcp`)."""
 
-from leasefs._acting import Identity as Identity
-from leasefs._acting import resolve_identity as resolve_identity
+from leasefs import Identity as Identity
+from leasefs import resolve_identity as resolve_identity
 
 from ._server import create_server as create_server
 from ._server import run as run

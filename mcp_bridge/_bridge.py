@@ -12,9 +12,7 @@ import logging
 import anyio
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 
-from leasefs import Client, LeasefsError
-from leasefs._acting import Identity
-from leasefs._control import ControlError, release_now
+from leasefs import Client, ControlError, Identity, LeasefsError, release_now
 from leasefs.wire import EventType, LeaseRef
 
 log = logging.getLogger("leasefs.mcp")

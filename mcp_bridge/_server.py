@@ -23,9 +23,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from pydantic import Field, ValidationError
 
 import leasefs
-from leasefs import LeasefsError, LeaseHeld
-from leasefs._acting import Identity, resolve_identity
-from leasefs._checks import run_checks
+from leasefs import Identity, LeasefsError, LeaseHeld, resolve_identity, run_checks
 from leasefs.wire import (
     Briefing,
     ContextDoc,

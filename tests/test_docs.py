@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer.main
 
-from leasefs._cli import app
-from leasefs._settings import SETTINGS
+from leasefs._config import SETTINGS
+from leasefs.cli import app
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import pyfuse3
 import trio
 
-from .._fusermount import is_mounted, unmount
+from ._fusermount import is_mounted, unmount
 from ._passthrough import Passthrough
 
 __all__ = ["DEFAULT_MAX_TASKS", "is_mounted", "mount_options", "run_mount", "unmount"]

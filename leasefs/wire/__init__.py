@@ -26,6 +26,7 @@ from ._defaults import DEFAULT_BRANCH as DEFAULT_BRANCH
 from ._defaults import DEFAULT_PORT as DEFAULT_PORT
 from ._defaults import IDLE_GRACE_S as IDLE_GRACE_S
 from ._defaults import LEASE_TTL_S as LEASE_TTL_S
+from ._defaults import LEASEFS_VERSION as LEASEFS_VERSION
 from ._defaults import MAX_BATCH_VERSIONS as MAX_BATCH_VERSIONS
 from ._defaults import MAX_BLOB_BYTES as MAX_BLOB_BYTES
 from ._defaults import MAX_CONTROL_LINE_BYTES as MAX_CONTROL_LINE_BYTES
@@ -108,6 +109,7 @@ __all__ = [
     "DEFAULT_BRANCH",
     "DEFAULT_PORT",
     "IDLE_GRACE_S",
+    "LEASEFS_VERSION",
     "LEASE_TTL_S",
     "MAX_BATCH_VERSIONS",
     "MAX_BLOB_BYTES",

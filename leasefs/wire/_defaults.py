@@ -6,6 +6,8 @@ so a TTL or a limit can never mean one thing on one side and another on the othe
 
 from __future__ import annotations
 
+LEASEFS_VERSION = "0.1.0"
+"""The release both sides report (`leasefs.__version__`, the coordinator's health answer)."""
 API_VERSION = "v1"
 DEFAULT_PORT = 7420
 DEFAULT_BRANCH = "main"

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import trio
 
-from leasefs import Client, _registry
+from leasefs import Client
+from leasefs._config import _registry
 
 from .modes import Mode
 from .mounts import LeasefsMount, stop_mounts

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leasefs import _control, _registry
+from leasefs._client import _control
+from leasefs._config import _registry
 from leasefs._fs import is_mounted
 
 from .procs import (

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from leasefs import _embedded
+from leasefs._client import _embedded
 from leasefs._fs import is_mounted
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leasefs import _embedded
+from leasefs._client import _embedded
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from leasefs import _jsonc
+from leasefs.cli import _jsonc
 
 EXISTING = {
     ".claude.json": '{\n  "numStartups": 3,\n  "mcpServers": {\n    "github": {"command": "gh-mcp"}\n  }\n}\n',

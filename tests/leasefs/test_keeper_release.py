@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from leasefs._applier import Applier
 from leasefs._client import Client
-from leasefs._keeper import KeeperOptions, LeaseKeeper
+from leasefs._mount._applier import Applier
+from leasefs._mount._keeper import KeeperOptions, LeaseKeeper
 from tests.conftest import AgentFactory
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leasefs._scope import Scope
+from leasefs._mount._scope import Scope
 
 
 @pytest.fixture

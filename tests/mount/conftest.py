@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from leasefs import Client, _registry
+from leasefs import Client
+from leasefs._config import _registry
 from leasefs._fs import is_mounted, unmount
 from tests.servers import CoordinatorProcess
 

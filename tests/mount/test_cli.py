@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from leasefs import _registry
-from leasefs._fusermount import is_mounted, unmount
+from leasefs._config import _registry
+from leasefs._fs import is_mounted, unmount
 from tests.mount.conftest import run
 from tests.servers import CoordinatorProcess
 

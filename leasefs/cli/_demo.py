@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import _registry
-from ._control import ControlError, unmount_now
-from ._embedded import resolve_coordinator_url
-from ._fusermount import is_mounted, unmount
+from .._client import ControlError, resolve_coordinator_url, unmount_now
+from .._config import _registry
+from .._fs import is_mounted, unmount
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "leasefs demo", "GIT_AUTHOR_EMAIL": "demo@leasefs.invalid",

@@ -22,15 +22,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import BaseModel, TypeAdapter
 
-from . import _settings
-from ._exceptions import (
-    CoordinatorUnavailable,
-    LeasefsError,
-    PayloadTooLarge,
-    RateLimited,
-    rejection_for,
-)
-from .wire import (
+from .._config import _settings
+from ..wire import (
     DEFAULT_BRANCH,
     LEASE_TTL_S,
     MAX_JSON_BYTES,
@@ -76,6 +69,13 @@ from .wire import (
     Zone,
     ZoneAllowance,
     ZoneCreate,
+)
+from ._exceptions import (
+    CoordinatorUnavailable,
+    LeasefsError,
+    PayloadTooLarge,
+    RateLimited,
+    rejection_for,
 )
 
 CHUNK_SIZE = 1 << 20

@@ -18,18 +18,10 @@ from pathlib import Path
 
 import trio
 
-from . import _registry
-from ._applier import Applier
-from ._bypass import Bypasser, find_bypassers
-from ._client import Client
-from ._control import serve_control
-from ._exceptions import LeasefsError
-from ._follower import Follower
-from ._fs import run_mount, unmount
-from ._keeper import KeeperOptions, LeaseKeeper
-from ._leasing_fs import LeasingFS
-from ._scope import Scope
-from .wire import (
+from .._client import Client, LeasefsError
+from .._config import _registry
+from .._fs import run_mount, unmount
+from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
     LEASE_TTL_S,
@@ -46,6 +38,13 @@ from .wire import (
     StatusRequest,
     UnmountRequest,
 )
+from ._applier import Applier
+from ._bypass import Bypasser, find_bypassers
+from ._control import serve_control
+from ._follower import Follower
+from ._keeper import KeeperOptions, LeaseKeeper
+from ._leasing_fs import LeasingFS
+from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
 

@@ -9,9 +9,12 @@ from typing import Annotated
 import trio
 import typer
 
-from . import _embedded, _mount_cli, _settings, _work_cli, wire
-from ._exceptions import LeasefsError
-from ._zone_cli import zone_app
+from .. import wire
+from .._client import LeasefsError, _embedded
+from .._config import _settings
+from . import _mount as _mount_cli
+from . import _work as _work_cli
+from ._zone import zone_app
 
 app = typer.Typer(
     name="leasefs",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .wire import ErrorCode, Lease
+from ..wire import ErrorCode, Lease
 
 
 class LeasefsError(Exception):

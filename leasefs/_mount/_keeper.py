@@ -21,10 +21,8 @@ from functools import partial
 
 import trio
 
-from . import _backing
-from ._applier import Applier
-from ._client import Client
-from ._exceptions import (
+from .._client import (
+    Client,
     CoordinatorUnavailable,
     Forbidden,
     LeasefsError,
@@ -34,7 +32,7 @@ from ._exceptions import (
     StaleToken,
     TooManyLeases,
 )
-from .wire import (
+from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
     LEASE_TTL_S,
@@ -46,6 +44,8 @@ from .wire import (
     Version,
     VersionCreate,
 )
+from . import _backing
+from ._applier import Applier
 
 log = logging.getLogger("leasefs.mount")
 

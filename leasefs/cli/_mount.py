@@ -14,20 +14,29 @@ from typing import TYPE_CHECKING, Annotated, Any
 import trio
 import typer
 
-from . import _registry
-from ._bypass import find_bypassers
-from ._client import Client
-from ._control import ControlError, mount_status, release_now, unmount_now
-from ._detach import StartFailed, start_detached
-from ._embedded import resolve_coordinator_url
-from ._exceptions import LeasefsError
-from ._fusermount import is_mounted, unmount
-from ._identity import default_agent_name, default_workspace
-from ._settings import resolve
-from .wire import IDLE_GRACE_S, LEASE_TTL_S, WAIT_S
+from .._client import (
+    Client,
+    ControlError,
+    LeasefsError,
+    mount_status,
+    release_now,
+    resolve_coordinator_url,
+    unmount_now,
+)
+from .._config import (
+    StartFailed,
+    _registry,
+    default_agent_name,
+    default_workspace,
+    resolve,
+    start_detached,
+)
+from .._fs import is_mounted, unmount
+from .._mount import find_bypassers
+from ..wire import IDLE_GRACE_S, LEASE_TTL_S, WAIT_S
 
 if TYPE_CHECKING:
-    from ._mount import MountConfig
+    from .._mount import MountConfig
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 120.0
@@ -69,7 +78,7 @@ def mount(
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
 ) -> None:
     """Mount REPO in place: from now on every change in it takes the file's lease first."""
-    from ._mount import MountConfig  # the FUSE side loads only for commands that mount
+    from .._mount import MountConfig  # the FUSE side loads only for commands that mount
 
     repo = _repo_dir(repo)
     record = _registry.read(repo)
@@ -109,8 +118,8 @@ def _warn_bypassers(repo: Path) -> None:
 
 
 def _serve_foreground(config: MountConfig) -> None:
-    from ._mount import MountDaemon
-    from .wire import MountStatus
+    from .._mount import MountDaemon
+    from ..wire import MountStatus
 
     logging.basicConfig(
         level=logging.INFO,

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import trio
 
+from .._client import Client, LeasefsError
+from ..wire import EventType, Version
 from ._applier import Applier, Outcome
-from ._client import Client
-from ._exceptions import LeasefsError
-from .wire import EventType, Version
 
 log = logging.getLogger("leasefs.mount")
 

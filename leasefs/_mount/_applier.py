@@ -21,10 +21,9 @@ from pathlib import Path
 
 import trio
 
+from .._client import Client, LeasefsError
+from ..wire import ConflictReport, Version
 from . import _backing
-from ._client import Client
-from ._exceptions import LeasefsError
-from .wire import ConflictReport, Version
 
 log = logging.getLogger("leasefs.mount")
 

@@ -21,8 +21,8 @@ from typing import Any, Literal
 import tomlkit
 from pydantic import BaseModel
 
+from .._config import default_data_dir
 from . import _jsonc
-from ._settings import default_data_dir
 
 Scope = Literal["user", "project"]
 ENTRY = "leasefs"

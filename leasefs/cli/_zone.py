@@ -9,9 +9,7 @@ from typing import Annotated, Literal, TypeVar
 import trio
 import typer
 
-from ._acting import acting_client, resolve_identity
-from ._client import Client
-from ._exceptions import LeasefsError
+from .._client import Client, LeasefsError, acting_client, resolve_identity
 
 zone_app = typer.Typer(
     help="Protected zones: globs whose files warn, need a person's confirmation, or are blocked.",

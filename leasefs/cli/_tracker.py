@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .wire import Briefing, Work
+from ..wire import Briefing, Work
 
 
 def _when(at: float | None) -> str:

@@ -10,12 +10,10 @@ from typing import Annotated
 import trio
 import typer
 
+from .._client import ControlError, LeasefsError, acting_client, release_now, resolve_identity
+from .._config import run_checks
+from ..wire import Handoff
 from . import _tracker
-from ._acting import acting_client, resolve_identity
-from ._checks import run_checks
-from ._control import ControlError, release_now
-from ._exceptions import LeasefsError
-from .wire import Handoff
 
 
 def finish(

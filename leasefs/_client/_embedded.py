@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from ._detach import StartFailed, start_detached
+from .._config import StartFailed, default_data_dir, start_detached
+from .._config._registry import process_alive
 from ._exceptions import LeasefsError
-from ._registry import process_alive
-from ._settings import default_data_dir
 
 START_TIMEOUT_S = 30.0
 
@@ -130,7 +129,7 @@ def write_state(state_path: Path, url: str) -> None:
 
 def resolve_coordinator_url(flag: str | None, repo: Path | None = None) -> str:
     """The configured coordinator URL, or the embedded one (started if needed)."""
-    from ._settings import resolve
+    from .._config import resolve
 
     url = resolve("coordinator", flag, repo)
     if url:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from leasefs.wire import CheckResult
+from ..wire import CheckResult
 
 TIMEOUT_S = 600.0
 TAIL_CHARS = 4000

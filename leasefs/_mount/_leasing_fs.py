@@ -17,12 +17,11 @@ import os
 import trio
 from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
 
-from ._client import Client
-from ._exceptions import LeasefsError
-from ._fs import FileHandle, InodeId, Mutation, Passthrough, fuse_handler
+from .._client import Client, LeasefsError
+from .._fs import FileHandle, InodeId, Mutation, Passthrough, fuse_handler
+from ..wire import Lease
 from ._keeper import LeaseKeeper, LeaseRefused
 from ._scope import Scope
-from .wire import Lease
 
 log = logging.getLogger("leasefs.mount")
 

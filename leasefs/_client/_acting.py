@@ -14,12 +14,10 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _registry
+from .._config import _registry, default_agent_name, default_workspace, resolve
 from ._client import Client
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
-from ._identity import default_agent_name, default_workspace
-from ._settings import resolve
 
 
 @dataclass

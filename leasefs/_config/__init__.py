@@ -1,0 +1,36 @@
+"""Layer 1: configuration and local state, with no I/O beyond local files and processes.
+
+Settings declared as data with their sources (`_settings`), default names (`_identity`), the
+record of running mounts (`_registry`), starting detached processes (`_detach`) and the
+hand-off checks named in ``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
+"""
+
+from ._checks import configured_checks as configured_checks
+from ._checks import run_checks as run_checks
+from ._detach import StartFailed as StartFailed
+from ._detach import log_since as log_since
+from ._detach import start_detached as start_detached
+from ._identity import default_agent_name as default_agent_name
+from ._identity import default_workspace as default_workspace
+from ._settings import SETTINGS as SETTINGS
+from ._settings import Setting as Setting
+from ._settings import SettingsError as SettingsError
+from ._settings import default_data_dir as default_data_dir
+from ._settings import resolve as resolve
+from ._settings import user_config_path as user_config_path
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "SettingsError",
+    "StartFailed",
+    "configured_checks",
+    "default_agent_name",
+    "default_data_dir",
+    "default_workspace",
+    "log_since",
+    "resolve",
+    "run_checks",
+    "start_detached",
+    "user_config_path",
+]
