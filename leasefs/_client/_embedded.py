@@ -21,8 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from .._config import StartFailed, default_data_dir, start_detached
-from .._config._registry import process_alive
+from .._config import StartFailed, _registry, default_data_dir, start_detached
 from ._exceptions import LeasefsError
 
 START_TIMEOUT_S = 30.0
@@ -112,9 +111,9 @@ def stop(data_dir: Path | None = None, timeout: float = 15.0) -> EmbeddedCoordin
         except ProcessLookupError:
             return running
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process_alive(running.pid):
+        while time.monotonic() < deadline and _registry.process_alive(running.pid):
             time.sleep(0.05)
-        if process_alive(running.pid):
+        if _registry.process_alive(running.pid):
             raise EmbeddedError(f"the embedded coordinator (pid {running.pid}) did not stop")
         state_path.unlink(missing_ok=True)
         return running

@@ -86,8 +86,11 @@ class Applier:
         branch: str,
         in_scope: Callable[[str], bool],
         on_changed: Callable[[str], Awaitable[None]],
+        waiting_for_lease: Callable[[str], bool] = lambda path: False,
         mount_root: Path | None = None,
     ) -> None:
+        """``waiting_for_lease``: is this mount acquiring the path right now? A version that
+        arrives meanwhile is left to the grant, which brings the latest one."""
         self._client = client
         self._root_fd = root_fd
         self.agent_id = agent_id
@@ -100,7 +103,7 @@ class Applier:
         self.applied = 0
         self._deferred: set[str] = set()
         self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
-        self.waiting_for_lease: Callable[[str], bool] = lambda path: False
+        self._waiting_for_lease = waiting_for_lease
 
     def saw(self, version: Version) -> None:
         """``version`` is handled (applied, kept as a conflict copy, or our own): an older
@@ -161,7 +164,7 @@ class Applier:
                 # a newer version (or our own). Applying it would replace the newer content,
                 # and pull the file from under a writer that holds the lease now.
                 return Outcome.SKIPPED
-            if self.waiting_for_lease(version.path):
+            if self._waiting_for_lease(version.path):
                 self._deferred.add(version.path)
                 return Outcome.SKIPPED
             return await self._apply_locked(version, in_place=False)

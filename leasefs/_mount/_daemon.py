@@ -43,6 +43,7 @@ from ._bypass import Bypasser, find_bypassers
 from ._control import serve_control
 from ._follower import Follower
 from ._keeper import KeeperOptions, LeaseKeeper
+from ._lease_machine import MountLeases
 from ._leasing_fs import LeasingFS
 from ._scope import Scope
 
@@ -85,6 +86,13 @@ class MountDaemon:
                     config.workspace, config.agent, host=socket.gethostname(), tool="leasefs-mount"
                 )
                 scope = Scope(root_fd)
+                options = KeeperOptions(
+                    ttl_s=config.ttl_s,
+                    idle_grace_s=config.idle_grace_s,
+                    wait_s=config.wait_s,
+                    branch=config.branch,
+                )
+                leases = MountLeases(options.timing)
                 fs = LeasingFS(root_fd, scope=scope, client=client)
                 applier = Applier(
                     client,
@@ -93,19 +101,11 @@ class MountDaemon:
                     branch=config.branch,
                     in_scope=scope.is_leased,
                     on_changed=fs.invalidate_path,
+                    waiting_for_lease=leases.is_acquiring,
                     mount_root=repo,
                 )
                 keeper = LeaseKeeper(
-                    client,
-                    root_fd,
-                    applier,
-                    KeeperOptions(
-                        ttl_s=config.ttl_s,
-                        idle_grace_s=config.idle_grace_s,
-                        wait_s=config.wait_s,
-                        branch=config.branch,
-                    ),
-                    open_writers=fs.write_handles,
+                    client, root_fd, applier, options, open_writers=fs.write_handles, leases=leases
                 )
                 fs.keeper = keeper
                 follower = Follower(client, applier, cursor_path)
@@ -220,7 +220,7 @@ class MountDaemon:
                     age_s=now - h.acquired_at,
                     expires_in_s=max(0.0, h.expires_at - now),
                     writers=parts.fs.write_handles(h.path),
-                    state=h.state.value,
+                    state=h.phase.value,
                 )
                 for h in held
             ],

@@ -20,7 +20,8 @@ from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
 from .._client import Client, LeasefsError
 from .._fs import FileHandle, InodeId, Mutation, Passthrough, fuse_handler
 from ..wire import Lease
-from ._keeper import LeaseKeeper, LeaseRefused
+from ._errnos import LeaseRefused
+from ._keeper import LeaseKeeper
 from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
