@@ -67,6 +67,12 @@ def conflict_copy_name(path: str, author: str, version_id: int) -> str:
     return f"{head}/{copy}" if head else copy
 
 
+@dataclass(frozen=True)
+class ApplierStatistics:
+    applied: int  # versions of others brought into this tree
+    conflicts: tuple[ConflictRecord, ...]  # incoming versions kept beside a divergent file
+
+
 class Applier:
     """Applies versions of one branch to one repository, path by path in order.
 
@@ -99,11 +105,14 @@ class Applier:
         self._on_changed = on_changed
         self.mount_root = mount_root
         self._locks: dict[str, trio.Lock] = {}
-        self.conflicts: list[ConflictRecord] = []
-        self.applied = 0
+        self._conflicts: list[ConflictRecord] = []
+        self._applied = 0
         self._deferred: set[str] = set()
         self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
         self._waiting_for_lease = waiting_for_lease
+
+    def statistics(self) -> ApplierStatistics:
+        return ApplierStatistics(applied=self._applied, conflicts=tuple(self._conflicts))
 
     def saw(self, version: Version) -> None:
         """``version`` is handled (applied, kept as a conflict copy, or our own): an older
@@ -214,7 +223,7 @@ class Applier:
             await self._delete(path, in_place=in_place)
         else:
             await self._write(path, version, in_place=in_place, existed=local is not None)
-        self.applied += 1
+        self._applied += 1
         log.info("applied %s v%d from %s", path, version.id, version.author.name)
         return Outcome.APPLIED
 
@@ -293,7 +302,7 @@ class Applier:
         self, version: Version, copy_path: str | None, local_hash: str | None = None
     ) -> None:
         """Keep the conflict for `leasefs status` and report it (audit log, event stream)."""
-        self.conflicts.append(
+        self._conflicts.append(
             ConflictRecord(
                 path=version.path,
                 copy_path=copy_path,

@@ -108,8 +108,7 @@ class MountDaemon:
                     client, root_fd, applier, options, open_writers=fs.write_handles, leases=leases
                 )
                 fs.keeper = keeper
-                follower = Follower(client, applier, cursor_path)
-                follower.on_recall = keeper.recall
+                follower = Follower(client, applier, cursor_path, on_recall=keeper.recall)
                 self._running = _Running(
                     client, fs, applier, keeper, follower, registered.agent.id, underlying_dev
                 )
@@ -192,6 +191,7 @@ class MountDaemon:
         parts = self._running
         now = time.time()
         held = parts.keeper.held()
+        kept, applied = parts.keeper.statistics(), parts.applier.statistics()
         waiters: dict[str, list[str]] = {}
         if held:
             with trio.move_on_after(5):
@@ -211,8 +211,8 @@ class MountDaemon:
             agent_id=parts.agent_id,
             workspace=self.config.workspace,
             coordinator=self.config.coordinator,
-            coordinator_reachable=parts.keeper.reachable,
-            events_connected=parts.follower.connected,
+            coordinator_reachable=kept.reachable,
+            events_connected=parts.follower.statistics().connected,
             held=[
                 HeldStatus(
                     path=h.path,
@@ -225,10 +225,10 @@ class MountDaemon:
                 for h in held
             ],
             waiters=waiters,
-            pending_snapshots=parts.keeper.pending_snapshots,
-            versions_applied=parts.applier.applied,
-            refused_writes=parts.fs.refusals,
-            conflicts=[ConflictStatus(**vars(c)) for c in parts.applier.conflicts],
+            pending_snapshots=kept.pending_snapshots,
+            versions_applied=applied.applied,
+            refused_writes=parts.fs.statistics().refused_writes,
+            conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
@@ -28,17 +29,32 @@ _LAZY_SAVE_S = 5.0
 _CHANGED_HERE = (Outcome.APPLIED, Outcome.CONFLICT)
 
 
+@dataclass(frozen=True)
+class FollowerStatistics:
+    connected: bool  # following the event stream now (else reconnecting)
+
+
 class Follower:
-    def __init__(self, client: Client, applier: Applier, cursor_file: Path | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        applier: Applier,
+        cursor_file: Path | None,
+        on_recall: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """``on_recall(path, token)``: another agent waits for a lease this agent holds."""
         self._client = client
         self._applier = applier
         self._cursor_file = cursor_file
         self.last_id: int | None = None
         self._saved_id: int | None = None
         self._saving = trio.Lock()  # one writer of the cursor file at a time
-        self.connected = False
+        self._connected = False
         self.caught_up = trio.Event()
-        self.on_recall: Callable[[str, int], None] | None = None
+        self._on_recall = on_recall
+
+    def statistics(self) -> FollowerStatistics:
+        return FollowerStatistics(connected=self._connected)
 
     def _saved_cursor(self) -> int | None:
         if self._cursor_file is None:
@@ -95,7 +111,7 @@ class Follower:
             try:
                 await self._follow_once()
             except LeasefsError as exc:
-                self.connected = False
+                self._connected = False
                 delay = _RETRY_S[min(failures, len(_RETRY_S) - 1)]
                 failures += 1
                 log.warning("event stream lost (%s); resuming in %.1f s", exc, delay)
@@ -108,15 +124,15 @@ class Follower:
         if self.last_id is not None and self.last_id >= head:
             self.caught_up.set()
         async with self._client.open_events(after=self.last_id) as events:
-            self.connected = True
+            self._connected = True
             async for event in events:
                 if (
                     event.type == EventType.LEASE_RECALLED
-                    and self.on_recall is not None
+                    and self._on_recall is not None
                     and event.path
                     and event.data.get("holder_id") == self._applier.agent_id
                 ):
-                    self.on_recall(event.path, int(event.data["token"]))
+                    self._on_recall(event.path, int(event.data["token"]))
                 outcome = None
                 if event.type == EventType.VERSION_CREATED:
                     version = Version.model_validate(event.data)

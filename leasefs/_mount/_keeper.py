@@ -41,6 +41,12 @@ class KeeperOptions:
         return LeaseTiming(ttl_s=self.ttl_s, idle_grace_s=self.idle_grace_s)
 
 
+@dataclass(frozen=True)
+class KeeperStatistics:
+    reachable: bool  # the coordinator answered the last request sent to it
+    pending_snapshots: int  # leases being given back now
+
+
 class LeaseKeeper:
     def __init__(
         self,
@@ -65,11 +71,16 @@ class LeaseKeeper:
         self._acquired: dict[str, trio.Event] = {}  # path -> set when its acquire ends
         self._released: dict[str, trio.Event] = {}  # path -> set when its release ends
         self._wake_releaser = trio.Event()
-        self.reachable = True
-        self.pending_snapshots = 0
+        self._reachable = True
+        self._pending_snapshots = 0
+
+    def statistics(self) -> KeeperStatistics:
+        return KeeperStatistics(
+            reachable=self._reachable, pending_snapshots=self._pending_snapshots
+        )
 
     def _unreachable(self) -> None:
-        self.reachable = False
+        self._reachable = False
 
     # -- what the filesystem asks ------------------------------------------------------------
 
@@ -127,9 +138,9 @@ class LeaseKeeper:
                 )
             except LeasefsError as exc:
                 if isinstance(exc, CoordinatorUnavailable):
-                    self.reachable = False
+                    self._reachable = False
                 raise refusal(exc) from exc
-            self.reachable = True
+            self._reachable = True
             self.leases.answered(sent_at)
             try:
                 for lease in grant.leases:
@@ -210,13 +221,13 @@ class LeaseKeeper:
             try:
                 result = await self._client.renew()
             except CoordinatorUnavailable as exc:
-                self.reachable = False
+                self._reachable = False
                 log.warning("renewal failed, coordinator unreachable: %s", exc)
                 continue
             except LeasefsError as exc:
                 log.error("renewal refused: %s", exc)
                 continue
-            self.reachable = True
+            self._reachable = True
             live = [(lease.path, lease.token) for lease in result.leases]
             for path in self.leases.renewed(sent_at, live):
                 log.error("lease on %s was lost (expired on the coordinator)", path)
@@ -243,11 +254,11 @@ class LeaseKeeper:
         for lease in chosen:
             self._released[lease.path] = trio.Event()
         outcomes = dict.fromkeys((lease.path for lease in chosen), Outcome.RETRY)
-        self.pending_snapshots += len(chosen)
+        self._pending_snapshots += len(chosen)
         try:
             outcomes.update(await self._releaser.give_back(chosen))
         finally:
-            self.pending_snapshots -= len(chosen)
+            self._pending_snapshots -= len(chosen)
             now = trio.current_time()
             for lease in chosen:
                 if outcomes[lease.path] is Outcome.RETRY:

@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+from dataclasses import dataclass
 
 import trio
 from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
@@ -43,6 +44,11 @@ def describe_holder(lease: Lease) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class LeasingStatistics:
+    refused_writes: int  # changes refused for want of a lease
+
+
 class LeasingFS(Passthrough):
     def __init__(
         self,
@@ -57,9 +63,12 @@ class LeasingFS(Passthrough):
         self.scope = scope
         self._client = client
         self.keeper: LeaseKeeper | None = None  # set by the mount before serving
-        self.refusals = 0
+        self._refusals = 0
         self._pid = os.getpid()
         self._own_threads: set[int] = set()
+
+    def statistics(self) -> LeasingStatistics:
+        return LeasingStatistics(refused_writes=self._refusals)
 
     def _leased_paths(self, paths: tuple[str, ...]) -> list[str]:
         return [p for p in paths if p and self.scope.is_leased(p)]
@@ -85,7 +94,7 @@ class LeasingFS(Passthrough):
         try:
             await self.keeper.ensure(leased)
         except LeaseRefused as exc:
-            self.refusals += 1
+            self._refusals += 1
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
             raise FUSEError(exc.errno) from exc
 
@@ -94,7 +103,7 @@ class LeasingFS(Passthrough):
         try:
             await self.keeper.ensure([path])
         except LeaseRefused as exc:
-            self.refusals += 1
+            self._refusals += 1
             log.info("refused a write to %s: %s", path, exc)
             raise FUSEError(exc.errno) from exc
 

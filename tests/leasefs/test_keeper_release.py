@@ -67,7 +67,7 @@ async def test_one_release_records_hundreds_of_files_of_every_kind(
     released = await keeper.release()
 
     assert sorted(released) == sorted([*contents, "old.txt"])
-    assert keeper.held() == [] and keeper.pending_snapshots == 0
+    assert keeper.held() == [] and keeper.statistics().pending_snapshots == 0
     for path, data in contents.items():
         version = await bob.latest_version(path)
         assert version is not None and version.hash == sha256(data), path
