@@ -44,26 +44,52 @@ def serve(
         str, typer.Option(help="Address to listen on; keep loopback unless agents are remote.")
     ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(help="Port to listen on; 0 picks a free one.")
-    ] = wire.DEFAULT_PORT,
+        int | None,
+        typer.Option(
+            help="Port to listen on; 0 picks a free one.", show_default=str(wire.DEFAULT_PORT)
+        ),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Directory for the database and blobs.")] = None,
     max_blob_bytes: Annotated[
-        int, typer.Option(help="Largest snapshot blob accepted, in bytes.")
-    ] = wire.MAX_BLOB_BYTES,
+        int | None,
+        typer.Option(
+            help="Largest snapshot blob accepted, in bytes.",
+            min=1,
+            show_default=str(wire.MAX_BLOB_BYTES),
+        ),
+    ] = None,
     max_json_bytes: Annotated[
-        int, typer.Option(help="Largest JSON request body accepted, in bytes.")
-    ] = wire.MAX_JSON_BYTES,
+        int | None,
+        typer.Option(
+            help="Largest JSON request body accepted, in bytes.",
+            min=1024,
+            show_default=str(wire.MAX_JSON_BYTES),
+        ),
+    ] = None,
     max_leases_per_agent: Annotated[
-        int, typer.Option(help="Most leases one agent may hold at once.")
-    ] = wire.MAX_LEASES_PER_AGENT,
+        int | None,
+        typer.Option(
+            help="Most leases one agent may hold at once.",
+            min=1,
+            show_default=str(wire.MAX_LEASES_PER_AGENT),
+        ),
+    ] = None,
     rate_limit: Annotated[
-        float,
-        typer.Option(help="Requests per second per agent (bursts of twice that pass); 0: off."),
-    ] = wire.RATE_LIMIT_PER_S,
+        float | None,
+        typer.Option(
+            help="Requests per second per agent (bursts of twice that pass); 0: off.",
+            min=0.0,
+            show_default=f"{wire.RATE_LIMIT_PER_S:g}",
+        ),
+    ] = None,
     break_timeout: Annotated[
-        float,
-        typer.Option(help="Seconds a holder may keep a lease another agent waits for."),
-    ] = wire.BREAK_TIMEOUT_S,
+        float | None,
+        typer.Option(
+            help="Seconds a holder may keep a lease another agent waits for.",
+            min=0.0,
+            show_default=f"{wire.BREAK_TIMEOUT_S:g}",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None, typer.Option(help="PEM certificate (chain) to serve https with.")
     ] = None,
@@ -83,13 +109,20 @@ def serve(
             raise typer.Exit(2)
     data = data or _settings.default_data_dir() / "coordinator"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    limits = Limits(
-        max_blob_bytes=max_blob_bytes,
-        max_json_bytes=max_json_bytes,
-        max_leases_per_agent=max_leases_per_agent,
-        rate_per_s=rate_limit,
-        break_timeout_s=break_timeout,
-    )
+    try:
+        limits = Limits(
+            max_blob_bytes=int(_settings.resolve("max_blob_bytes", max_blob_bytes)),
+            max_json_bytes=int(_settings.resolve("max_json_bytes", max_json_bytes)),
+            max_leases_per_agent=int(
+                _settings.resolve("max_leases_per_agent", max_leases_per_agent)
+            ),
+            rate_per_s=float(_settings.resolve("rate_limit", rate_limit)),
+            break_timeout_s=float(_settings.resolve("break_timeout", break_timeout)),
+        )
+        port = int(_settings.resolve("port", port))
+    except _settings.SettingsError as exc:
+        typer.echo(f"leasefs: {exc}", err=True)
+        raise typer.Exit(2) from exc
     options = ServeOptions(
         data_dir=data, host=host, port=port, limits=limits, tls_cert=tls_cert, tls_key=tls_key
     )

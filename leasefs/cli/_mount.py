@@ -24,6 +24,7 @@ from .._client import (
     unmount_now,
 )
 from .._config import (
+    SettingsError,
     StartFailed,
     _registry,
     default_agent_name,
@@ -33,7 +34,7 @@ from .._config import (
 )
 from .._fs import is_mounted, unmount
 from .._mount import find_bypassers
-from ..wire import IDLE_GRACE_S, LEASE_TTL_S, WAIT_S
+from ..wire import IDLE_GRACE_S, LEASE_TTL_S, MAX_LEASE_TTL_S, MAX_WAIT_S, WAIT_S
 
 if TYPE_CHECKING:
     from .._mount import MountConfig
@@ -66,15 +67,31 @@ def mount(
         str | None, typer.Option(help="Workspace name (default: from the origin remote).")
     ] = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds a write waits for a held file before EBUSY; 0: at once.")
-    ] = WAIT_S,
+        float | None,
+        typer.Option(
+            help="Seconds a write waits for a held file before EBUSY; 0: at once.",
+            min=0.0,
+            max=MAX_WAIT_S,
+            show_default=str(WAIT_S),
+        ),
+    ] = None,
     ttl: Annotated[
-        float,
-        typer.Option(help="Lease TTL in seconds (renewed every TTL/3).", min=1.0, max=3600.0),
-    ] = LEASE_TTL_S,
+        float | None,
+        typer.Option(
+            help="Lease TTL in seconds (renewed every TTL/3).",
+            min=1.0,
+            max=MAX_LEASE_TTL_S,
+            show_default=str(LEASE_TTL_S),
+        ),
+    ] = None,
     idle_grace: Annotated[
-        float, typer.Option(help="Seconds a lease is kept after the last write handle closes.")
-    ] = IDLE_GRACE_S,
+        float | None,
+        typer.Option(
+            help="Seconds a lease is kept after the last write handle closes.",
+            min=0.0,
+            show_default=str(IDLE_GRACE_S),
+        ),
+    ] = None,
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
 ) -> None:
     """Mount REPO in place: from now on every change in it takes the file's lease first."""
@@ -86,16 +103,19 @@ def mount(
         raise fail(f"{repo} is already mounted (see 'leasefs status {repo}')")
     try:
         url = resolve_coordinator_url(coordinator or None, repo)
-    except LeasefsError as exc:
+        wait_s = float(resolve("wait", wait, repo))
+        ttl_s = float(resolve("ttl", ttl, repo))
+        idle_grace_s = float(resolve("idle_grace", idle_grace, repo))
+    except (LeasefsError, SettingsError) as exc:
         raise fail(str(exc)) from exc
     config = MountConfig(
         repo=repo,
         coordinator=url,
         workspace=workspace or resolve("workspace", None, repo) or default_workspace(repo),
         agent=agent or resolve("agent", None, repo) or default_agent_name(),
-        wait_s=wait,
-        ttl_s=ttl,
-        idle_grace_s=idle_grace,
+        wait_s=wait_s,
+        ttl_s=ttl_s,
+        idle_grace_s=idle_grace_s,
     )
     _warn_bypassers(repo)
     if foreground:
