@@ -71,10 +71,24 @@ class FileState:
     content: bytes | None = field(default=None, repr=False)
 
 
+def is_special_file(root_fd: int, path: str) -> bool:
+    """``path`` is a FIFO, socket or device: never to be opened for its content (opening a
+    FIFO blocks until a writer comes; a device may act on being opened)."""
+    try:
+        with parent_of(root_fd, path) as (dir_fd, name):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
+
+
 def read_state(root_fd: int, path: str, *, keep_up_to: int = -1) -> FileState | None:
     """The state of regular file ``path``; None if it does not exist, is not a regular file,
     or is reached through a symbolic link. Its content is kept if at most ``keep_up_to``
-    bytes: read once, so it is certain to be what the hash says."""
+    bytes: read once, so it is certain to be what the hash says. A special file is never
+    opened."""
+    if is_special_file(root_fd, path):
+        return None
     try:
         fd = open_for_reading(root_fd, path)
     except OSError as exc:
@@ -103,8 +117,11 @@ def read_state(root_fd: int, path: str, *, keep_up_to: int = -1) -> FileState | 
 
 
 def open_for_reading(root_fd: int, path: str) -> int:
+    """A descriptor to read ``path`` from. Non-blocking, so a FIFO put in its place since it
+    was looked at cannot stall the caller; a regular file reads the same either way."""
     with parent_of(root_fd, path) as (dir_fd, name):
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def temp_name_beside(path: str) -> str:

@@ -93,7 +93,8 @@ class Scope:
 
     def _load(self, source: str) -> pathspec.GitIgnoreSpec | None:
         try:
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._root_fd)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a FIFO wait
+            fd = os.open(source, flags, dir_fd=self._root_fd)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as f:

@@ -118,6 +118,11 @@ class Releaser:
         """The lease's content as a version to record, if it changed since the lease was
         taken; a large content is uploaded here, a small one goes inline with the version."""
         try:
+            if await trio.to_thread.run_sync(_backing.is_special_file, self._root_fd, lease.path):
+                # A FIFO, socket or device has no content to share: it stays local, and the
+                # lease goes back without a version.
+                log.info("%s is a special file: released without a snapshot", lease.path)
+                return Outcome.DONE, None
             local = await trio.to_thread.run_sync(
                 partial(_backing.read_state, keep_up_to=SMALL_BLOB_BYTES),
                 self._root_fd,

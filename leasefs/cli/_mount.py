@@ -187,6 +187,15 @@ def _serve_detached(config: MountConfig) -> None:
 
 def umount(repo: Annotated[Path, typer.Argument(help="The mounted repository.")]) -> None:
     """Release every lease (with its snapshot), unmount, leave REPO with the latest content."""
+    gone = Path(os.path.realpath(repo))
+    if not gone.is_dir():
+        # The folder was removed after its mount daemon died: only the record is left.
+        stale = _registry.read(gone)
+        if stale is None or _registry.process_alive(stale.pid):
+            raise fail(f"{repo} is not a directory")
+        _registry.remove(gone)
+        typer.echo(f"forgot the mount of {gone} (its folder is gone; its leases run out by TTL)")
+        return
     repo = _repo_dir(repo)
     record = _registry.read(repo)
     if record is not None and _registry.process_alive(record.pid):

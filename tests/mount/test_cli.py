@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +78,55 @@ def test_clear_errors_for_bad_arguments(cli_env: dict[str, str], tmp_path: Path)
     refused = leasefs(unreachable, "mount", str(tmp_path / "plain"))
     assert refused.returncode == 1 and "cannot reach the coordinator" in refused.stderr
     assert not is_mounted(tmp_path / "plain")
+
+
+def test_a_fifo_in_scope_is_released_without_a_snapshot_and_stalls_nothing(
+    cli_env: dict[str, str], tmp_path: Path, origin: Path
+) -> None:
+    """A snapshot never opens a FIFO (it would block until a writer came): its lease and every
+    other lease of the same release go back, and unmounting does not hang."""
+    repo = tmp_path / "repo"
+    run("git", "clone", "-q", origin, repo)
+    mounted = leasefs(cli_env, "mount", str(repo), "--idle-grace", "60")
+    assert mounted.returncode == 0, mounted.stderr
+    os.mkfifo(repo / "pipe")
+    (repo / "notes.txt").write_text("beside the pipe\n")
+    status = leasefs(cli_env, "status", str(repo))
+    assert "pipe  held" in status.stdout and "notes.txt  held" in status.stdout
+    released = leasefs(cli_env, "release", str(repo / "pipe"), str(repo / "notes.txt"))
+    assert released.returncode == 0, released.stderr
+    assert "released 2 lease(s)" in released.stdout
+    assert "no leases held" in leasefs(cli_env, "status", str(repo)).stdout
+    done = leasefs(cli_env, "umount", str(repo))
+    assert done.returncode == 0, done.stderr
+    assert (repo / "notes.txt").read_text() == "beside the pipe\n"
+    assert (repo / "pipe").is_fifo()
+
+
+def test_umount_forgets_a_dead_mount_whose_folder_is_gone(
+    cli_env: dict[str, str], tmp_path: Path, origin: Path
+) -> None:
+    repo = tmp_path / "repo"
+    run("git", "clone", "-q", origin, repo)
+    assert leasefs(cli_env, "mount", str(repo)).returncode == 0
+    os.environ["LEASEFS_DATA_DIR"] = cli_env["LEASEFS_DATA_DIR"]
+    try:
+        record = _registry.read(repo)
+    finally:
+        del os.environ["LEASEFS_DATA_DIR"]
+    assert record is not None
+    os.kill(record.pid, signal.SIGKILL)
+    run("fusermount3", "-uz", repo, check=False)
+    for _ in range(200):
+        if not _registry.process_alive(record.pid) and not is_mounted(repo):
+            break
+        time.sleep(0.05)
+    subprocess.run(["rm", "-rf", str(repo)], check=True, timeout=60)
+    died = leasefs(cli_env, "status")
+    assert f"{repo}: the mount daemon died" in died.stdout
+    forgot = leasefs(cli_env, "umount", str(repo))
+    assert forgot.returncode == 0, forgot.stderr
+    assert "forgot the mount of" in forgot.stdout
+    assert leasefs(cli_env, "status").stdout.strip() == "no leasefs mounts"
+    again = leasefs(cli_env, "umount", str(repo))
+    assert again.returncode == 1 and "is not a directory" in again.stderr
