@@ -10,8 +10,11 @@ from ._handles import FileHandle as FileHandle
 from ._inodes import ROOT_INODE as ROOT_INODE
 from ._inodes import InodeId as InodeId
 from ._mounting import DEFAULT_MAX_TASKS as DEFAULT_MAX_TASKS
+from ._mounting import OtherUsers as OtherUsers
 from ._mounting import is_mounted as is_mounted
 from ._mounting import mount_options as mount_options
+from ._mounting import other_users_refusal as other_users_refusal
+from ._mounting import read_fuse_conf as read_fuse_conf
 from ._mounting import run_mount as run_mount
 from ._mounting import unmount as unmount
 from ._mutation import Mutation as Mutation
@@ -25,11 +28,14 @@ __all__ = [
     "FileHandle",
     "InodeId",
     "Mutation",
+    "OtherUsers",
     "Passthrough",
     "fuse_handler",
     "is_mounted",
     "mount_options",
+    "other_users_refusal",
     "quiet_handler",
+    "read_fuse_conf",
     "run_mount",
     "unmount",
 ]

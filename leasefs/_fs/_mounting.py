@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
+from enum import StrEnum
 
 import pyfuse3
 import trio
@@ -15,13 +16,63 @@ import trio
 from ._fusermount import is_mounted, unmount
 from ._passthrough import Passthrough
 
-__all__ = ["DEFAULT_MAX_TASKS", "is_mounted", "mount_options", "run_mount", "unmount"]
+__all__ = [
+    "DEFAULT_MAX_TASKS",
+    "OtherUsers",
+    "is_mounted",
+    "mount_options",
+    "other_users_refusal",
+    "read_fuse_conf",
+    "run_mount",
+    "unmount",
+]
 
 DEFAULT_MAX_TASKS = 128
 """Requests served at once. Each waits for its handler to return, and a handler of the lease
 layer may wait for the coordinator: leave room for everyone else's reads and lookups."""
 
 _FUSERMOUNT = "fusermount3"
+FUSE_CONF = "/etc/fuse.conf"
+
+
+class OtherUsers(StrEnum):
+    """Who besides the mount's owner may use the mount (the kernel still checks every
+    permission, ``default_permissions``, exactly as natively)."""
+
+    NONE = "none"
+    ROOT = "root"  # sudo, a container or build running as root
+    ALL = "all"  # any user id (a build user, ``sudo -u``)
+
+    @property
+    def option(self) -> str | None:
+        return {OtherUsers.ROOT: "allow_root", OtherUsers.ALL: "allow_other"}.get(self)
+
+
+def read_fuse_conf() -> str | None:
+    """The text of /etc/fuse.conf, None if there is none to read."""
+    try:
+        with open(FUSE_CONF, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def other_users_refusal(others: OtherUsers, euid: int, fuse_conf: str | None) -> str | None:
+    """Why fusermount3 would refuse to let other users in, or None if it will not.
+
+    Root may always; anyone else needs ``user_allow_other`` in /etc/fuse.conf (``fuse_conf``:
+    its text, None if it is missing), for allow_root as for allow_other.
+    """
+    if others is OtherUsers.NONE or euid == 0:
+        return None
+    lines = (line.split("#", 1)[0].strip() for line in (fuse_conf or "").splitlines())
+    if "user_allow_other" in lines:
+        return None
+    return (
+        f"--allow-{'root' if others is OtherUsers.ROOT else 'other'} needs 'user_allow_other' "
+        f"in {FUSE_CONF} when the mount is not run by root: as root, run "
+        f'"echo user_allow_other >> {FUSE_CONF}", then mount again'
+    )
 
 
 def mount_options(extra: Iterable[str] = ()) -> set[str]:

@@ -20,7 +20,7 @@ import trio
 
 from .._client import Client, LeasefsError
 from .._config import _registry
-from .._fs import run_mount, unmount
+from .._fs import OtherUsers, run_mount, unmount
 from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
@@ -62,6 +62,7 @@ class MountConfig:
     ttl_s: float = LEASE_TTL_S
     idle_grace_s: float = IDLE_GRACE_S
     branch: str = DEFAULT_BRANCH
+    other_users: OtherUsers = OtherUsers.NONE
 
 
 class MountDaemon:
@@ -147,7 +148,9 @@ class MountDaemon:
 
     async def _serve_fs(self, fs: LeasingFS, mounted: trio.Event) -> None:
         async with trio.open_nursery() as nursery:
-            await nursery.start(run_mount, fs, str(self.config.repo))
+            others = self.config.other_users.option
+            options = [others] if others else []
+            await nursery.start(run_mount, fs, str(self.config.repo), options)
             mounted.set()
         # The filesystem was unmounted from outside (fusermount3 -u): stop everything.
         self._shutdown.set()

@@ -32,7 +32,7 @@ from .._config import (
     resolve,
     start_detached,
 )
-from .._fs import is_mounted, unmount
+from .._fs import OtherUsers, is_mounted, other_users_refusal, read_fuse_conf, unmount
 from .._mount import find_bypassers
 from ..wire import IDLE_GRACE_S, LEASE_TTL_S, MAX_LEASE_TTL_S, MAX_WAIT_S, WAIT_S
 
@@ -92,12 +92,30 @@ def mount(
             show_default=str(IDLE_GRACE_S),
         ),
     ] = None,
+    allow_root: Annotated[
+        bool,
+        typer.Option(
+            help="Let root use the mount too (sudo make install, a container running as root)."
+        ),
+    ] = False,
+    allow_other: Annotated[
+        bool,
+        typer.Option(
+            help="Let every user id use the mount (a build user, sudo -u); the kernel still "
+            "checks each permission as it does natively."
+        ),
+    ] = False,
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
 ) -> None:
     """Mount REPO in place: from now on every change in it takes the file's lease first."""
     from .._mount import MountConfig  # the FUSE side loads only for commands that mount
 
     repo = _repo_dir(repo)
+    if allow_root and allow_other:
+        raise fail("--allow-root and --allow-other go alone: --allow-other lets root in too")
+    others = OtherUsers.ALL if allow_other else OtherUsers.ROOT if allow_root else OtherUsers.NONE
+    if (refusal := other_users_refusal(others, os.geteuid(), read_fuse_conf())) is not None:
+        raise fail(refusal)
     record = _registry.read(repo)
     if is_mounted(repo) or (record is not None and _registry.process_alive(record.pid)):
         raise fail(f"{repo} is already mounted (see 'leasefs status {repo}')")
@@ -116,6 +134,7 @@ def mount(
         wait_s=wait_s,
         ttl_s=ttl_s,
         idle_grace_s=idle_grace_s,
+        other_users=others,
     )
     _warn_bypassers(repo)
     if foreground:
@@ -170,6 +189,8 @@ def _serve_detached(config: MountConfig) -> None:
         "--agent", config.agent, "--wait", str(config.wait_s), "--ttl", str(config.ttl_s),
         "--idle-grace", str(config.idle_grace_s),
     ]  # fmt: skip
+    if config.other_users is not OtherUsers.NONE:
+        command.append(f"--allow-{'other' if config.other_users is OtherUsers.ALL else 'root'}")
 
     def ready() -> _registry.MountRecord | None:
         record = _registry.read(config.repo)

@@ -1,0 +1,116 @@
+"""Other user ids in a mounted tree (``sudo -u``, a build user, a container as root):
+shut out by default, let in by ``--allow-other`` with the kernel checking every permission as
+natively, and their writes leased as the mount's agent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leasefs._fs import OtherUsers, other_users_refusal
+from tests.mount.conftest import MountFactory, run, wait_for
+
+NOBODY = 65534
+
+
+def append_as_nobody(path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """A real shell of another user (uid and gid 65534, no supplementary groups) appending
+    ``text`` to ``path`` (the project's Python lives where that user may not go)."""
+    return subprocess.run(
+        ["/bin/sh", "-c", 'printf %s "$2" >> "$1"', "sh", str(path), text], user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True,
+        text=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def reachable(tmp_path: Path) -> Iterator[None]:
+    """Let other users walk down to the test's folders (pytest makes its base 0700)."""
+    changed = []
+    for folder in [tmp_path, *tmp_path.parents]:
+        if folder == Path("/tmp"):
+            break
+        mode = folder.stat().st_mode & 0o7777
+        if mode & 0o011 != 0o011:
+            changed.append((folder, mode))
+            folder.chmod(mode | 0o011)
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            folder.chmod(mode)
+
+
+def test_other_users_are_refused_without_allow_other(
+    reachable: None, mount_agent: MountFactory
+) -> None:
+    alice = mount_agent("alice")
+    (alice.repo / "README.md").chmod(0o666)
+    refused = append_as_nobody(alice.repo / "README.md", "nobody\n")
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr
+
+
+def test_allow_other_lets_another_user_write_leased_enforced_and_attributed(
+    reachable: None, mount_agent: MountFactory
+) -> None:
+    alice = mount_agent("alice", "--allow-other", "--idle-grace", "60")
+    bob = mount_agent("bob", "--idle-grace", "60")
+    readme, app = alice.repo / "README.md", alice.repo / "src" / "app.py"
+    readme.chmod(0o666)
+    app.chmod(0o666)
+    (alice.repo / "src").chmod(0o777)
+    alice.leasefs("release", str(alice.repo))  # the chmods above took leases: give them back
+    wait_for(lambda: "no leases held" in alice.leasefs("status", str(alice.repo)).stdout,
+             what="alice's leases to go back")  # fmt: skip
+
+    # Bob holds README.md: another user's write in alice's tree is refused like alice's own.
+    (bob.repo / "README.md").write_text("# bob's\n")
+    before = readme.read_bytes()
+    busy = append_as_nobody(readme, "nobody\n")
+    assert busy.returncode != 0 and "Device or resource busy" in busy.stderr
+    assert readme.read_bytes() == before
+
+    # A file nobody else holds: written, and leased as alice's mount agent.
+    done = append_as_nobody(app, "# nobody was here\n")
+    assert done.returncode == 0, done.stderr
+    assert app.read_text().endswith("# nobody was here\n")
+    status = alice.leasefs("status", str(alice.repo)).stdout
+    assert "src/app.py  held" in status and "agent alice" in status
+    holder = run("getfattr", "--only-values", "-n", "user.leasefs.holder", app, check=False)
+    assert '"agent": "alice"' in holder.stdout
+
+    # A new file is the other user's, as natively.
+    created = append_as_nobody(alice.repo / "src" / "new.py", "x = 1\n")
+    assert created.returncode == 0, created.stderr
+    assert (alice.repo / "src" / "new.py").stat().st_uid == NOBODY
+
+    # The kernel still checks permissions: a 0644 file of root's stays root's.
+    locked = alice.repo / ".gitignore"
+    assert locked.stat().st_mode & 0o777 == 0o644
+    denied = append_as_nobody(locked, "nobody\n")
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr
+
+
+def test_allow_root_and_allow_other_go_alone(mount_agent: MountFactory, tmp_path: Path) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    both = subprocess.run(
+        [sys.executable, "-m", "leasefs", "mount", str(repo), "--allow-root", "--allow-other"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "LEASEFS_DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert both.returncode == 1 and "--allow-other lets root in too" in both.stderr
+
+
+def test_a_user_mount_is_told_how_to_enable_user_allow_other() -> None:
+    message = other_users_refusal(OtherUsers.ALL, 1000, "# mount_max = 1000\n#user_allow_other\n")
+    assert message is not None
+    assert "user_allow_other" in message and "/etc/fuse.conf" in message
+    assert other_users_refusal(OtherUsers.ROOT, 1000, None) is not None
+    assert other_users_refusal(OtherUsers.ALL, 1000, "user_allow_other\n") is None
+    assert other_users_refusal(OtherUsers.ALL, 0, None) is None  # root may anyway
+    assert other_users_refusal(OtherUsers.NONE, 1000, None) is None
