@@ -345,7 +345,7 @@ def who(path: Annotated[Path, typer.Argument(help="A file inside a mounted repos
             since = datetime.fromtimestamp(lease.acquired_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             holder = lease.holder
             typer.echo(
-                f"{relative}: held by {holder.name}@{holder.host or '?'} ({holder.tool or 'agent'},"
+                f"{relative}: held by {holder.label} ({holder.tool or 'agent'},"
                 f" id {holder.id}) since {since}" + (f", work: {lease.work}" if lease.work else "")
             )
         if state.waiters:

@@ -89,6 +89,11 @@ class AgentInfo(_Model):
     joined_at: float
     left_at: float | None = None
 
+    @property
+    def label(self) -> str:
+        """How people see the agent: ``alice@laptop``, or ``alice`` when no host is known."""
+        return f"{self.name}@{self.host}" if self.host else self.name
+
 
 class Registered(_Model):
     """Answer to a registration. The token is shown once; the coordinator keeps only its hash."""
