@@ -7,8 +7,11 @@
 from ._errors import fuse_handler as fuse_handler
 from ._errors import quiet_handler as quiet_handler
 from ._handles import FileHandle as FileHandle
+from ._handles import HandleTable as HandleTable
 from ._inodes import ROOT_INODE as ROOT_INODE
 from ._inodes import InodeId as InodeId
+from ._inodes import InodeTable as InodeTable
+from ._kernel import KernelCaches as KernelCaches
 from ._mounting import DEFAULT_MAX_TASKS as DEFAULT_MAX_TASKS
 from ._mounting import OtherUsers as OtherUsers
 from ._mounting import is_mounted as is_mounted
@@ -26,7 +29,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ROOT_INODE",
     "FileHandle",
+    "HandleTable",
     "InodeId",
+    "InodeTable",
+    "KernelCaches",
     "Mutation",
     "OtherUsers",
     "Passthrough",

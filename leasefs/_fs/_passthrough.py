@@ -43,6 +43,7 @@ from ._attrs import entry_attributes, negative_entry, statvfs_data
 from ._errors import fuse_handler, quiet_handler
 from ._handles import DirHandle, FileHandle, HandleTable, OpenFile
 from ._inodes import InodeId, InodeTable, join, split
+from ._kernel import KernelCaches
 from ._listings import Listing, ListingsByInode, read_listing
 from ._mutation import Mutation
 
@@ -94,18 +95,23 @@ class Passthrough(pyfuse3.Operations):
         entry_timeout: float = DEFAULT_TIMEOUT,
         attr_timeout: float = DEFAULT_TIMEOUT,
         negative_timeout: float | None = None,
+        inodes: InodeTable | None = None,
+        handles: HandleTable | None = None,
     ) -> None:
         """`root_fd`: the directory, opened (O_RDONLY|O_DIRECTORY) before mounting over it.
 
-        The descriptor stays the caller's to close, after unmounting.
+        The descriptor stays the caller's to close, after unmounting. `inodes` and `handles`:
+        tables the caller shares with others (who counts open writers, who tells the kernel
+        of changes made underneath); fresh ones otherwise.
         """
         super().__init__()
         self._root = root_fd
         self.entry_timeout = entry_timeout
         self.attr_timeout = attr_timeout
         self.negative_timeout = entry_timeout if negative_timeout is None else negative_timeout
-        self._inodes = InodeTable(os.fstat(root_fd))
-        self._handles = HandleTable()
+        self._inodes = inodes if inodes is not None else InodeTable(os.fstat(root_fd))
+        self._handles = handles if handles is not None else HandleTable()
+        self._kernel = KernelCaches(root_fd, self._inodes)
         self._listings = ListingsByInode()
         self._removed_folders: dict[InodeId, os.stat_result] = {}  # until the kernel forgets
         self._as_root = os.geteuid() == 0
@@ -175,29 +181,9 @@ class Passthrough(pyfuse3.Operations):
         return self._handles.writers(path)
 
     async def invalidate_path(self, path: str) -> None:
-        """Tell the kernel that `path` was changed in the backing directory by someone else.
-
-        Drops the kernel's cached data and attributes for the file, and its cached name if
-        the file was replaced, created or deleted. Runs in a worker thread: the kernel call
-        blocks while a request on the same directory is in progress, so never await this from
-        a task such a request is waiting for.
-        """
-        inode = self._inodes.id_of(path)
-        try:
-            st: os.stat_result | None = self._lstat(path)
-        except FileNotFoundError:
-            st = None
-        same_file = inode is not None and st is not None and self._inodes.is_current(inode, st)
-        if inode is not None and not same_file:
-            self._inodes.unlinked(path)  # the next lookup makes a new entry for what is there
-        parent = None
-        if path and not same_file:
-            parent = self._inodes.id_of(split(path)[0])
-        if pyfuse3.trio_token is None:  # not mounted (yet, or any more): nothing is cached
-            return
-        name = os.fsencode(split(path)[1])
-        deleted = inode if st is None else None
-        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+        """Tell the kernel that `path` was changed in the backing directory by someone else
+        (see `KernelCaches.invalidate_path`)."""
+        await self._kernel.invalidate_path(path)
 
     def close_handles(self) -> None:
         """Close the backing descriptors of every open left (after unmounting)."""
@@ -785,21 +771,3 @@ def _dot_attributes(inode: InodeId) -> EntryAttributes:
 def _xattr_refusal(name: bytes) -> int:
     """What Linux answers for extended attributes on a symlink or special file."""
     return errno.EPERM if name.startswith(b"user.") else errno.ENOTSUP
-
-
-def _tell_kernel(
-    inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
-) -> None:
-    """Drop the kernel's caches for one file; unknown inodes and names are fine to skip.
-
-    A `parent` is given when the name itself changed: its kept listing goes too. Kernels
-    before 6.x drop it on an entry invalidation only when the name was in their cache.
-    """
-    if inode is not None:
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_inode(inode)
-    if parent is not None:
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_entry(parent, name, deleted or 0)
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_inode(parent)

@@ -20,7 +20,7 @@ import trio
 
 from .._client import Client, LeasefsError
 from .._config import _registry
-from .._fs import OtherUsers, run_mount, unmount
+from .._fs import HandleTable, InodeTable, KernelCaches, OtherUsers, run_mount, unmount
 from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
@@ -94,21 +94,30 @@ class MountDaemon:
                     branch=config.branch,
                 )
                 leases = MountLeases(options.timing)
-                fs = LeasingFS(root_fd, scope=scope, client=client)
+                # Built once, in dependency order: the tables the filesystem shares first.
+                inodes = InodeTable(os.fstat(root_fd))
+                handles = HandleTable()
                 applier = Applier(
                     client,
                     root_fd,
                     agent_id=registered.agent.id,
                     branch=config.branch,
                     in_scope=scope.is_leased,
-                    on_changed=fs.invalidate_path,
+                    on_changed=KernelCaches(root_fd, inodes).invalidate_path,
                     waiting_for_lease=leases.is_acquiring,
                     mount_root=repo,
                 )
                 keeper = LeaseKeeper(
-                    client, root_fd, applier, options, open_writers=fs.write_handles, leases=leases
+                    client, root_fd, applier, options, open_writers=handles.writers, leases=leases
                 )
-                fs.keeper = keeper
+                fs = LeasingFS(
+                    root_fd,
+                    scope=scope,
+                    client=client,
+                    keeper=keeper,
+                    inodes=inodes,
+                    handles=handles,
+                )
                 follower = Follower(client, applier, cursor_path, on_recall=keeper.recall)
                 self._running = _Running(
                     client, fs, applier, keeper, follower, registered.agent.id, underlying_dev

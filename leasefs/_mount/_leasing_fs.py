@@ -19,7 +19,15 @@ import trio
 from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
 
 from .._client import Client, LeasefsError
-from .._fs import FileHandle, InodeId, Mutation, Passthrough, fuse_handler
+from .._fs import (
+    FileHandle,
+    HandleTable,
+    InodeId,
+    InodeTable,
+    Mutation,
+    Passthrough,
+    fuse_handler,
+)
 from ..wire import Lease
 from ._errnos import LeaseRefused
 from ._keeper import LeaseKeeper
@@ -56,13 +64,23 @@ class LeasingFS(Passthrough):
         *,
         scope: Scope,
         client: Client,
+        keeper: LeaseKeeper,
+        inodes: InodeTable | None = None,
+        handles: HandleTable | None = None,
         entry_timeout: float = 60.0,
         attr_timeout: float = 60.0,
     ) -> None:
-        super().__init__(root_fd, entry_timeout=entry_timeout, attr_timeout=attr_timeout)
+        """``handles``: the table the keeper counts open writers in."""
+        super().__init__(
+            root_fd,
+            entry_timeout=entry_timeout,
+            attr_timeout=attr_timeout,
+            inodes=inodes,
+            handles=handles,
+        )
         self.scope = scope
         self._client = client
-        self.keeper: LeaseKeeper | None = None  # set by the mount before serving
+        self.keeper = keeper
         self._refusals = 0
         self._pid = os.getpid()
         self._own_threads: set[int] = set()
@@ -90,7 +108,6 @@ class LeasingFS(Passthrough):
         leased = self._leased_paths(paths)
         if not leased:
             return
-        assert self.keeper is not None
         try:
             await self.keeper.ensure(leased)
         except LeaseRefused as exc:
@@ -99,7 +116,6 @@ class LeasingFS(Passthrough):
             raise FUSEError(exc.errno) from exc
 
     async def _confirm(self, path: str) -> None:
-        assert self.keeper is not None
         try:
             await self.keeper.ensure([path])
         except LeaseRefused as exc:
@@ -108,12 +124,10 @@ class LeasingFS(Passthrough):
             raise FUSEError(exc.errno) from exc
 
     async def after_write_release(self, path: str, fh: FileHandle) -> None:
-        if self.keeper is not None:
-            self.keeper.writer_closed(path)
+        self.keeper.writer_closed(path)
 
     @fuse_handler
     async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
-        assert self.keeper is not None
         path = self.handle_path(FileHandle(fh))
         if self.keeper.needs_confirmation(path):
             await self._confirm(path)

@@ -1,0 +1,68 @@
+"""Telling the kernel about changes made in the backing directory by someone else.
+
+The applier writes other agents' versions straight into the backing directory, not through
+the mount, so the kernel's cached pages, attributes and names of those files are stale until
+it is told. Kept apart from the passthrough so that whoever writes underneath needs only
+this and the inode table, not the filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pyfuse3
+import trio
+
+from ._inodes import InodeId, InodeTable, split
+
+
+class KernelCaches:
+    def __init__(self, root_fd: int, inodes: InodeTable) -> None:
+        self._root = root_fd
+        self._inodes = inodes
+
+    async def invalidate_path(self, path: str) -> None:
+        """Tell the kernel that `path` was changed in the backing directory by someone else.
+
+        Drops the kernel's cached data and attributes for the file, and its cached name if
+        the file was replaced, created or deleted. Runs in a worker thread: the kernel call
+        blocks while a request on the same directory is in progress, so never await this from
+        a task such a request is waiting for.
+        """
+        inode = self._inodes.id_of(path)
+        try:
+            st: os.stat_result | None = os.stat(
+                path or ".", dir_fd=self._root, follow_symlinks=False
+            )
+        except FileNotFoundError:
+            st = None
+        same_file = inode is not None and st is not None and self._inodes.is_current(inode, st)
+        if inode is not None and not same_file:
+            self._inodes.unlinked(path)  # the next lookup makes a new entry for what is there
+        parent = None
+        if path and not same_file:
+            parent = self._inodes.id_of(split(path)[0])
+        if pyfuse3.trio_token is None:  # not mounted (yet, or any more): nothing is cached
+            return
+        name = os.fsencode(split(path)[1])
+        deleted = inode if st is None else None
+        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+
+
+def _tell_kernel(
+    inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
+) -> None:
+    """Drop the kernel's caches for one file; unknown inodes and names are fine to skip.
+
+    A `parent` is given when the name itself changed: its kept listing goes too. Kernels
+    before 6.x drop it on an entry invalidation only when the name was in their cache.
+    """
+    if inode is not None:
+        with contextlib.suppress(FileNotFoundError):
+            pyfuse3.invalidate_inode(inode)
+    if parent is not None:
+        with contextlib.suppress(FileNotFoundError):
+            pyfuse3.invalidate_entry(parent, name, deleted or 0)
+        with contextlib.suppress(FileNotFoundError):
+            pyfuse3.invalidate_inode(parent)
