@@ -22,7 +22,7 @@ import trio
 from leasefs import Client
 from leasefs._config import _registry
 from leasefs._fs import is_mounted, unmount
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0

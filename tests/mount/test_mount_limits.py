@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import CoordinatorProcess, serving
 from tests.mount.conftest import MountFactory, audit_actions, wait_for
-from tests.servers import CoordinatorProcess, serving
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import CoordinatorProcess, TcpProxy
 from tests.mount.conftest import MountFactory, wait_for
-from tests.proxy import TcpProxy
-from tests.servers import CoordinatorProcess
 
 TTL_S = 6.0
 
