@@ -14,8 +14,7 @@ import pytest
 
 from leasefs._config import _registry
 from leasefs._fs import is_mounted, unmount
-from tests.helpers import CoordinatorProcess
-from tests.mount.conftest import run
+from tests.helpers import CoordinatorProcess, run
 
 
 @pytest.fixture

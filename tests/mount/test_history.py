@@ -26,8 +26,8 @@ from pathlib import Path
 import trio
 
 from leasefs import Client
-from tests.helpers import CoordinatorProcess, TcpProxy
-from tests.mount.conftest import AgentMount, MountFactory, wait_for
+from tests.helpers import AgentMount, CoordinatorProcess, TcpProxy, wait_for
+from tests.mount.conftest import MountFactory
 from tests.reliability.replay import full_audit, replay_leases
 
 RUN_S = float(os.environ.get("LEASEFS_HISTORY_S", "20"))

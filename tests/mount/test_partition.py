@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CoordinatorProcess, TcpProxy
-from tests.mount.conftest import MountFactory, wait_for
+from tests.helpers import CoordinatorProcess, TcpProxy, wait_for
+from tests.mount.conftest import MountFactory
 
 TTL_S = 6.0
 
