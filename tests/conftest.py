@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from leasefs import Client
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 _names = itertools.count(1)
 

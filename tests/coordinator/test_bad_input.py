@@ -14,7 +14,7 @@ import pytest
 from leasefs import Client, PayloadTooLarge
 from leasefs.wire import VersionCreate
 from tests.conftest import AgentFactory
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 
 async def state_of(client: Client) -> tuple[Any, ...]:

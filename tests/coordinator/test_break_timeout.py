@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from leasefs import Client
-from tests.servers import CoordinatorProcess, serving
+from tests.helpers import CoordinatorProcess, serving
 
 BREAK_S = 2.0
 TTL_S = 3.0

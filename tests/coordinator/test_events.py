@@ -8,7 +8,7 @@ import trio
 from leasefs import Client
 from leasefs.wire import Event, EventType
 from tests.conftest import AgentFactory
-from tests.events import take_events
+from tests.helpers import take_events
 
 
 async def test_events_describe_every_change_in_order(make_agent: AgentFactory) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 _HEAD_START_S = 0.2  # time the coordinator gets to answer before the body follows
 

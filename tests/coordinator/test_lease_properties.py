@@ -54,8 +54,8 @@ from leasefs.wire import (
     VersionCreate,
 )
 from tests.conftest import AgentFactory
+from tests.helpers import CoordinatorProcess
 from tests.reliability.replay import full_audit, replay_leases
-from tests.servers import CoordinatorProcess
 
 T = TypeVar("T")
 

@@ -6,8 +6,7 @@ import pytest
 
 from leasefs import Client, LeaseHeld
 from leasefs.wire import VersionCreate
-from tests.events import take_events
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, take_events
 
 
 @pytest.mark.parametrize("how", ["graceful", "sigkill"])

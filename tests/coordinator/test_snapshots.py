@@ -12,7 +12,7 @@ import pytest
 from leasefs import Client, InvalidRequest, StaleToken
 from leasefs.wire import SMALL_BLOB_BYTES, VersionCreate
 from tests.conftest import AgentFactory
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 MiB = 1 << 20
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 
 @asynccontextmanager

@@ -6,8 +6,8 @@ import mcp.types as types
 import trio
 
 from leasefs import Client
+from tests.helpers import CoordinatorProcess
 from tests.mcp_bridge.conftest import Connect, structured
-from tests.servers import CoordinatorProcess
 
 EXPECTED_TOOLS = {
     "briefing", "check", "start", "finish", "park", "resume", "cancel", "inspect",

@@ -15,8 +15,7 @@ import pytest
 
 from leasefs._config import _registry
 from leasefs._fs import is_mounted, unmount
-from tests.mount.conftest import run
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, run, using_data_dir
 
 
 @pytest.fixture
@@ -25,16 +24,13 @@ def cli_env(tmp_path: Path, coordinator: CoordinatorProcess) -> Iterator[dict[st
     env = {**os.environ, "LEASEFS_DATA_DIR": str(data), "LEASEFS_COORDINATOR": coordinator.url}
     yield env
     # Whatever the test left: the detached daemon is found through its record, by PID.
-    os.environ["LEASEFS_DATA_DIR"] = str(data)
-    try:
+    with using_data_dir(data):
         for record in _registry.all_records():
             if _registry.process_alive(record.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(record.pid, signal.SIGKILL)
             if is_mounted(record.repo):
                 unmount(record.repo, lazy=True)
-    finally:
-        del os.environ["LEASEFS_DATA_DIR"]
 
 
 def leasefs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

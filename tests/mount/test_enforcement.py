@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.mount.conftest import MountFactory, audit_actions, run, wait_for
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, audit_actions, run, wait_for
+from tests.mount.conftest import MountFactory
 
 
 def tree(repo: Path) -> dict[str, bytes]:

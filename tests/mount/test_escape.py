@@ -15,7 +15,8 @@ from pathlib import Path
 import trio
 
 from leasefs import Client
-from tests.mount.conftest import MountFactory, audit_actions, wait_for
+from tests.helpers import audit_actions, wait_for
+from tests.mount.conftest import MountFactory
 
 
 def test_a_version_never_lands_outside_through_a_symlinked_directory(

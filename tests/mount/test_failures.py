@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 
 from leasefs._fs import is_mounted
-from tests.mount.conftest import AgentMount, MountFactory, audit_actions, run, wait_for
-from tests.proxy import TcpProxy
-from tests.servers import CoordinatorProcess
+from tests.helpers import AgentMount, CoordinatorProcess, TcpProxy, audit_actions, run, wait_for
+from tests.mount.conftest import MountFactory
 
 
 def test_divergent_local_file_is_never_overwritten(

@@ -26,10 +26,9 @@ from pathlib import Path
 import trio
 
 from leasefs import Client
-from tests.mount.conftest import AgentMount, MountFactory, wait_for
-from tests.proxy import TcpProxy
+from tests.helpers import AgentMount, CoordinatorProcess, TcpProxy, wait_for
+from tests.mount.conftest import MountFactory
 from tests.reliability.replay import full_audit, replay_leases
-from tests.servers import CoordinatorProcess
 
 RUN_S = float(os.environ.get("LEASEFS_HISTORY_S", "20"))
 TTL_S = 6.0

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.conftest import MountFactory, audit_actions, wait_for
-from tests.servers import CoordinatorProcess, serving
+from tests.helpers import CoordinatorProcess, audit_actions, serving, wait_for
+from tests.mount.conftest import MountFactory
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mount.conftest import MountFactory, wait_for
-from tests.proxy import TcpProxy
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, TcpProxy, wait_for
+from tests.mount.conftest import MountFactory
 
 TTL_S = 6.0
 

@@ -15,8 +15,8 @@ import trio
 
 from leasefs._client import Client
 from leasefs.wire import VersionCreate
-from tests.mount.conftest import MountFactory, run, wait_for
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, run, wait_for
+from tests.mount.conftest import MountFactory
 
 
 def content(path: Path) -> str | None:

@@ -10,8 +10,8 @@ import struct
 import time
 from pathlib import Path
 
-from tests.mount.conftest import MountFactory, audit_actions, wait_for
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess, audit_actions, wait_for
+from tests.mount.conftest import MountFactory
 
 IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
 

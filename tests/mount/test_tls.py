@@ -16,8 +16,8 @@ import pytest
 import trustme
 
 from leasefs import Client, CoordinatorUnavailable, LeasefsError
-from tests.mount.conftest import MountFactory, run, wait_for
-from tests.servers import CoordinatorProcess, serving
+from tests.helpers import CoordinatorProcess, run, serving, wait_for
+from tests.mount.conftest import MountFactory
 
 
 @pytest.fixture(scope="module")

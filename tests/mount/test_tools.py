@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tests.mount.conftest import MountFactory, run, wait_for
+from tests.helpers import run, wait_for
+from tests.mount.conftest import MountFactory
 
 
 def test_vim_edits_and_saves_with_swap_and_backup_files(mount_agent: MountFactory) -> None:

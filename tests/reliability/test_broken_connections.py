@@ -13,7 +13,7 @@ import threading
 
 import httpx
 
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 ROUNDS = 15
 STREAMS = 30

@@ -26,8 +26,8 @@ import trio
 
 from leasefs import Client, CoordinatorUnavailable, LeaseHeld, StaleToken
 from leasefs.wire import Event, Version, VersionCreate
+from tests.helpers import CoordinatorProcess
 from tests.reliability.replay import full_audit, replay_leases
-from tests.servers import CoordinatorProcess
 
 AGENTS = 20
 PATHS = [f"src/module_{i}.py" for i in range(8)]

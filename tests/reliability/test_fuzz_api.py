@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from coordinator._app import create_app
 from leasefs.wire import MAX_NAME_BYTES, MAX_PATH_BYTES, InvalidPath, check_repo_path
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 # The operations the app declares, known at collection time so that each is its own test.
 # create_app only keeps the coordinator it is given; building the document needs none.

@@ -15,7 +15,7 @@ import pytest
 
 from leasefs import Client, TooManyLeases
 from leasefs.wire import MemoryCreate
-from tests.servers import CoordinatorProcess, serving
+from tests.helpers import CoordinatorProcess, serving
 
 MAX_JSON = 2000
 MAX_LEASES = 3

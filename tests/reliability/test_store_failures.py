@@ -18,7 +18,7 @@ import pytest
 
 from leasefs import Client, RequestRejected
 from leasefs.wire import MemoryCreate
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 DISK_BYTES = 16 << 20
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from leasefs.cli import _jsonc
+from tests.helpers import leasefs_cli
 
 EXISTING = {
     ".claude.json": '{\n  "numStartups": 3,\n  "mcpServers": {\n    "github": {"command": "gh-mcp"}\n  }\n}\n',
@@ -45,12 +44,7 @@ def leasefs(home: Path, cwd: Path, *args: str) -> str:
     env = {**os.environ, "HOME": str(home)}
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "LEASEFS_DATA_DIR"):
         env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "-m", "leasefs", *args], env=env, cwd=cwd, capture_output=True,
-        text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return leasefs_cli(*args, env=env, cwd=cwd, timeout=60).stdout
 
 
 def snapshot(home: Path) -> dict[str, bytes]:

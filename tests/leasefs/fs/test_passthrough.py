@@ -22,8 +22,9 @@ import pytest
 from leasefs._fs import ROOT_INODE, InodeId, fuse_handler, quiet_handler
 from leasefs._fs._inodes import InodeTable
 from leasefs._fs._passthrough import LISTINGS_BY_INODE, LISTINGS_CACHED
+from tests.helpers import requires_fuse, run
 
-from .conftest import MountFactory, requires_fuse
+from .conftest import MountFactory
 
 CMD_TIMEOUT = 60
 
@@ -35,20 +36,6 @@ def renameat2(old: Path, new: Path, flags: int) -> None:
     if _libc.renameat2(at_fdcwd, bytes(old), at_fdcwd, bytes(new), flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), str(old))
-
-
-def run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        [str(a) for a in argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CMD_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, f"{argv}: {result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def snapshot(root: Path) -> dict[str, object]:
@@ -632,7 +619,7 @@ def test_listing_shows_dot_entries_and_types(mnt: Path) -> None:
     (mnt / "f").write_text("x")
     (mnt / "d").mkdir()
     os.symlink("f", mnt / "l")
-    output = run("ls", "-a1F", mnt, cwd=mnt).split()
+    output = run("ls", "-a1F", mnt, cwd=mnt).stdout.split()
     assert output == ["./", "../", "d/", "f", "l@"]
 
 
@@ -671,19 +658,25 @@ def test_git_init_add_commit_status(mnt: Path, tmp_path: Path) -> None:
     for i in range(50):
         (mnt / "src" / f"m{i}.py").write_text(f"x = {i}\n")
     (mnt / "README").write_text("hi\n")
-    run("git", "init", "-q", "-b", "main", cwd=mnt, env=env)
-    run("git", "add", "-A", cwd=mnt, env=env)
-    run("git", "commit", "-q", "-m", "first", cwd=mnt, env=env)
-    assert run("git", "status", "--porcelain", cwd=mnt, env=env) == ""
+    run("git", "init", "-q", "-b", "main", cwd=mnt, env=env, inherit_env=False)
+    run("git", "add", "-A", cwd=mnt, env=env, inherit_env=False)
+    run("git", "commit", "-q", "-m", "first", cwd=mnt, env=env, inherit_env=False)
+    assert run("git", "status", "--porcelain", cwd=mnt, env=env, inherit_env=False).stdout == ""
     (mnt / "README").write_text("changed\n")
-    assert run("git", "status", "--porcelain", cwd=mnt, env=env) == " M README\n"
-    run("git", "checkout", "--", "README", cwd=mnt, env=env)
+    assert (
+        run("git", "status", "--porcelain", cwd=mnt, env=env, inherit_env=False).stdout
+        == " M README\n"
+    )
+    run("git", "checkout", "--", "README", cwd=mnt, env=env, inherit_env=False)
     assert (mnt / "README").read_text() == "hi\n"
-    run("git", "mv", "src/m1.py", "src/renamed.py", cwd=mnt, env=env)
-    run("git", "commit", "-q", "-m", "second", cwd=mnt, env=env)
-    assert run("git", "status", "--porcelain", cwd=mnt, env=env) == ""
-    run("git", "fsck", "--strict", cwd=mnt, env=env)
-    assert run("git", "log", "--format=%s", cwd=mnt, env=env) == "second\nfirst\n"
+    run("git", "mv", "src/m1.py", "src/renamed.py", cwd=mnt, env=env, inherit_env=False)
+    run("git", "commit", "-q", "-m", "second", cwd=mnt, env=env, inherit_env=False)
+    assert run("git", "status", "--porcelain", cwd=mnt, env=env, inherit_env=False).stdout == ""
+    run("git", "fsck", "--strict", cwd=mnt, env=env, inherit_env=False)
+    assert (
+        run("git", "log", "--format=%s", cwd=mnt, env=env, inherit_env=False).stdout
+        == "second\nfirst\n"
+    )
 
 
 @requires_fuse

@@ -1,4 +1,5 @@
-"""Real coordinator processes for tests: started on a loopback port, stopped by PID."""
+"""Real coordinator processes for tests: started on a loopback port, stopped by PID;
+and its audit read from outside trio."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import trio
+
+from leasefs import Client
 
 _READY = re.compile(r"listening on (https?://127\.0\.0\.1:\d+)")
 START_TIMEOUT_S = 30.0
@@ -113,9 +117,12 @@ def serving(data_dir: Path, *extra_args: str) -> Iterator[CoordinatorProcess]:
         server.stop()
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(interval)
+def audit_actions(url: str, workspace: str, path: str) -> list[tuple[str, str | None]]:
+    """(action, agent) of every audit entry about `path`, as an auditor of `workspace` reads."""
+
+    async def read() -> list[tuple[str, str | None]]:
+        async with Client(url) as auditor:
+            await auditor.register(workspace, "auditor")
+            return [(e.action, e.agent_name) for e in await auditor.audit(path=path)]
+
+    return trio.run(read)

@@ -8,7 +8,7 @@ import pytest
 
 from leasefs import Client, LeaseHeld
 from leasefs.wire import EventType, VersionCreate
-from tests.servers import CoordinatorProcess
+from tests.helpers import CoordinatorProcess
 
 
 def test_client_works_under_asyncio(coordinator: CoordinatorProcess) -> None:

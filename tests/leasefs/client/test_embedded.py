@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from leasefs._client import _embedded
+from tests.helpers import leasefs_cli
 
 
 @pytest.fixture
@@ -31,10 +31,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
 
 
 def leasefs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leasefs", *args],
-        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return leasefs_cli(*args, env=env, check=False, timeout=60)
 
 
 def test_started_on_demand_under_local_data_and_reused(
