@@ -5,15 +5,18 @@ natively, and their writes leased as the mount's agent."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from leasefs._fs import OtherUsers, other_users_refusal
-from tests.mount.conftest import MountFactory, run, wait_for
+from tests.helpers import run, wait_for
+from tests.mount.conftest import MountFactory
 
 NOBODY = 65534
 
@@ -28,26 +31,18 @@ def append_as_nobody(path: Path, text: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def reachable(tmp_path: Path) -> Iterator[None]:
-    """Let other users walk down to the test's folders (pytest makes its base 0700)."""
-    changed = []
-    for folder in [tmp_path, *tmp_path.parents]:
-        if folder == Path("/tmp"):
-            break
-        mode = folder.stat().st_mode & 0o7777
-        if mode & 0o011 != 0o011:
-            changed.append((folder, mode))
-            folder.chmod(mode | 0o011)
+def tmp_path() -> Iterator[Path]:
+    """This module's folders, where another user may walk: pytest's own base stays 0700 (and
+    a pytest session starting meanwhile sets it back to 0700), so they live beside it."""
+    folder = Path(tempfile.mkdtemp(prefix="leasefs-other-users-"))
+    folder.chmod(0o755)
     try:
-        yield
+        yield folder
     finally:
-        for folder, mode in changed:
-            folder.chmod(mode)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_other_users_are_refused_without_allow_other(
-    reachable: None, mount_agent: MountFactory
-) -> None:
+def test_other_users_are_refused_without_allow_other(mount_agent: MountFactory) -> None:
     alice = mount_agent("alice")
     (alice.repo / "README.md").chmod(0o666)
     refused = append_as_nobody(alice.repo / "README.md", "nobody\n")
@@ -55,7 +50,7 @@ def test_other_users_are_refused_without_allow_other(
 
 
 def test_allow_other_lets_another_user_write_leased_enforced_and_attributed(
-    reachable: None, mount_agent: MountFactory
+    mount_agent: MountFactory,
 ) -> None:
     alice = mount_agent("alice", "--allow-other", "--idle-grace", "60")
     bob = mount_agent("bob", "--idle-grace", "60")
