@@ -11,7 +11,6 @@ from ._acting import acting_client as acting_client
 from ._acting import resolve_identity as resolve_identity
 from ._client import Client as Client
 from ._client import EventStream as EventStream
-from ._client import sha256_of_file as sha256_of_file
 from ._control import ControlError as ControlError
 from ._control import mount_status as mount_status
 from ._control import release_now as release_now
@@ -31,6 +30,7 @@ from ._exceptions import StaleToken as StaleToken
 from ._exceptions import TooManyLeases as TooManyLeases
 from ._exceptions import TooManyRequests as TooManyRequests
 from ._exceptions import Unauthorized as Unauthorized
+from ._hashing import sha256_of_file as sha256_of_file
 
 __all__ = [
     "Client",

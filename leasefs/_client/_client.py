@@ -27,7 +27,6 @@ from ..wire import (
     DEFAULT_BRANCH,
     LEASE_TTL_S,
     MAX_JSON_BYTES,
-    SMALL_BLOB_BYTES,
     AgentInfo,
     AgentRegistration,
     Ask,
@@ -77,8 +76,8 @@ from ._exceptions import (
     RateLimited,
     rejection_for,
 )
+from ._hashing import CHUNK_SIZE, _sha256_of_fd, _small_content_of_fd, sha256_of_file
 
-CHUNK_SIZE = 1 << 20
 _JSON_MARGIN_BYTES = 1024  # headroom under the coordinator's JSON limit, for estimates
 # A rate-limited request is sent again after the wait the coordinator asks for, this often.
 _RATE_LIMIT_RETRIES = 5
@@ -88,35 +87,9 @@ _WAIT_MARGIN_S = 10.0
 M = TypeVar("M", bound=BaseModel)
 
 
-def sha256_of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """The content address and size of a file, read in chunks (never whole in memory)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _inline_json_bytes(data: bytes) -> int:
     """What one inline content adds to a JSON body: its key, and its bytes in base64."""
     return 64 + 6 + 4 * math.ceil(len(data) / 3)
-
-
-def _small_content_of_fd(fd: int) -> bytes | None:
-    """The whole content behind ``fd`` if it is at most `SMALL_BLOB_BYTES`, else None."""
-    data = os.pread(fd, SMALL_BLOB_BYTES + 1, 0)
-    return data if len(data) <= SMALL_BLOB_BYTES else None
-
-
-def _sha256_of_fd(fd: int) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    offset = 0
-    while chunk := os.pread(fd, CHUNK_SIZE, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest(), offset
 
 
 def _reason(exc: BaseException) -> str:
