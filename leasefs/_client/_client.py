@@ -1,28 +1,25 @@
 """The typed client: the one way our code talks to the coordinator.
 
 Built on ``httpx.AsyncClient``, which runs under trio (the mount) and asyncio (the MCP SDK)
-alike. Every URL is built here, every error body becomes a typed exception here, and every
-transport failure becomes `CoordinatorUnavailable` here.
+alike. Every URL is built here; the plumbing under the calls (`_transport.Transport`) turns
+every error body into a typed exception and every transport failure into
+`CoordinatorUnavailable`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Self, TypeVar
+from typing import Any
 
 import anyio
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_sse import ServerSentEvent, aconnect_sse
-from pydantic import BaseModel, TypeAdapter
 
-from .._config import _settings
 from ..wire import (
     DEFAULT_BRANCH,
     LEASE_TTL_S,
@@ -40,7 +37,6 @@ from ..wire import (
     Event,
     EventsHead,
     Handoff,
-    Health,
     Lease,
     LeaseGrant,
     LeaseRef,
@@ -54,7 +50,6 @@ from ..wire import (
     RenewRequest,
     RenewResult,
     Reply,
-    ServerLimits,
     Thread,
     Version,
     VersionBatch,
@@ -73,18 +68,19 @@ from ._exceptions import (
     CoordinatorUnavailable,
     LeasefsError,
     PayloadTooLarge,
-    RateLimited,
-    rejection_for,
 )
 from ._hashing import CHUNK_SIZE, _sha256_of_fd, _small_content_of_fd, sha256_of_file
+from ._transport import (
+    _EVENTS_BROKE,
+    _UNREACHABLE,
+    Transport,
+    _converted,
+    _rejection,
+    httpx_errors_as_ours,
+)
 
 _JSON_MARGIN_BYTES = 1024  # headroom under the coordinator's JSON limit, for estimates
-# A rate-limited request is sent again after the wait the coordinator asks for, this often.
-_RATE_LIMIT_RETRIES = 5
-_RATE_LIMIT_MAX_WAIT_S = 5.0
 _WAIT_MARGIN_S = 10.0
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _inline_json_bytes(data: bytes) -> int:
@@ -92,184 +88,13 @@ def _inline_json_bytes(data: bytes) -> int:
     return 64 + 6 + 4 * math.ceil(len(data) / 3)
 
 
-def _reason(exc: BaseException) -> str:
-    """What went wrong, from the whole chain of causes: under trio, httpx's ``ConnectError``
-    often carries no message and the useful one (say, a certificate that failed
-    verification) sits on an exception underneath."""
-    parts: list[str] = []
-    texts: set[str] = set()
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current)
-        if text not in texts or not parts:
-            texts.add(text)
-            parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
-        current = current.__cause__ or current.__context__
-    return "; ".join(parts)
-
-
-def _verification(base_url: str, ca_cert: str | os.PathLike[str] | None) -> bool | ssl.SSLContext:
-    """How to check the coordinator's certificate: against ``ca_cert`` (or the ``ca_cert``
-    setting, for a team's private CA), else the usual public trust store. Plain http needs
-    none, and loading a CA bundle costs ~30 ms of CPU per client."""
-    if not base_url.startswith("https://"):
-        return False
-    cafile = ca_cert or _settings.resolve("ca_cert")
-    if not cafile:
-        return True
-    try:
-        return ssl.create_default_context(cafile=os.fspath(cafile))
-    except (OSError, ssl.SSLError) as exc:
-        raise LeasefsError(f"cannot load the CA certificate {cafile}: {exc}") from exc
-
-
-class Client:
+class Client(Transport):
     """A connection to one coordinator, acting as one agent once registered.
 
     Use as ``async with Client(url) as client:``; `register` (or a ``token``) makes it an agent.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        ca_cert: str | os.PathLike[str] | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.agent: AgentInfo | None = None
-        self.workspace: str | None = None
-        self._timeout = timeout
-        self._limits: ServerLimits | None = None
-        # One connection pool for both paths: streams (blobs, events) go through the
-        # AsyncClient, plain JSON calls straight to its transport (see `_request`).
-        self._transport = httpx.AsyncHTTPTransport(verify=_verification(base_url, ca_cert))
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1", timeout=timeout, transport=self._transport
-        )
-        self._timeouts: dict[float, dict[str, float | None]] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: BaseModel | None = None,
-        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
-        content: Any = None,
-        request_timeout: float | None = None,
-    ) -> httpx.Response:
-        headers = self._headers()
-        data = None
-        if body is not None:
-            data = body.model_dump_json().encode()
-            headers["Content-Type"] = "application/json"
-        replayable = content is None or isinstance(content, bytes)
-        timeout_s = self._timeout if request_timeout is None else request_timeout
-        for attempt in range(_RATE_LIMIT_RETRIES + 1):
-            try:
-                if replayable:
-                    response = await self._send_direct(
-                        method,
-                        url,
-                        data if content is None else content,
-                        params,
-                        headers,
-                        timeout_s,
-                    )
-                else:
-                    response = await self._http.request(
-                        method,
-                        url,
-                        content=content,
-                        params=params,
-                        headers=headers,
-                        timeout=timeout_s,
-                    )
-            except httpx.TransportError as exc:
-                raise self._unreachable(exc) from exc
-            if not response.is_error:
-                return response
-            rejection = _rejection(response)
-            if not (
-                isinstance(rejection, RateLimited) and replayable and attempt < _RATE_LIMIT_RETRIES
-            ):
-                raise rejection
-            # Refused before it was handled, so sending it again is safe.
-            await anyio.sleep(min(rejection.retry_after_s or 1.0, _RATE_LIMIT_MAX_WAIT_S))
-        raise AssertionError("unreachable")
-
-    def _unreachable(self, exc: BaseException) -> CoordinatorUnavailable:
-        return CoordinatorUnavailable(
-            f"cannot reach the coordinator at {self.base_url}: {_reason(exc)}", url=self.base_url
-        )
-
-    async def _send_direct(
-        self,
-        method: str,
-        url: str,
-        content: bytes | None,
-        params: dict[str, Any] | list[tuple[str, Any]] | None,
-        headers: dict[str, str],
-        timeout_s: float,
-    ) -> httpx.Response:
-        """A request with its whole body at hand, handed to the transport itself.
-
-        `AsyncClient.request` costs about 0.15 ms of CPU more per call (URL merging, cookie
-        jar, auth and redirect flows, none of which the coordinator's API uses); the lease
-        calls are small and frequent, so that was a tenth of a client's work.
-        """
-        timeouts = self._timeouts.get(timeout_s)
-        if timeouts is None:
-            if len(self._timeouts) > 32:  # callers use a handful of values; bound it anyway
-                self._timeouts.clear()
-            timeouts = self._timeouts[timeout_s] = httpx.Timeout(timeout_s).as_dict()
-        request = httpx.Request(
-            method,
-            f"{self.base_url}/v1{url}",
-            params=params,
-            headers=headers,
-            content=content,
-            extensions={"timeout": timeouts},
-        )
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
-
-    async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
-        response = await self._request(method, url, **kwargs)
-        return model.model_validate_json(response.content)
-
-    async def _call_list(self, model: type[M], method: str, url: str, **kwargs: Any) -> list[M]:
-        response = await self._request(method, url, **kwargs)
-        return TypeAdapter(list[model]).validate_json(response.content)  # type: ignore[valid-type]
-
     # -- workspaces and agents --------------------------------------------------------------
-
-    async def health(self) -> Health:
-        return await self._call(Health, "GET", "/health")
 
     async def create_workspace(self, name: str) -> Workspace:
         return await self._call(Workspace, "POST", "/workspaces", body=WorkspaceCreate(name=name))
@@ -423,10 +248,8 @@ class Client:
     async def open_blob(self, digest: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Stream a blob: ``async with client.open_blob(h) as chunks: async for c in chunks``."""
         request = self._http.build_request("GET", f"/blobs/{digest}", headers=self._headers())
-        try:
+        with httpx_errors_as_ours(_UNREACHABLE, self.base_url):
             response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
         try:
             if response.is_error:
                 await response.aread()
@@ -624,7 +447,7 @@ class Client:
         if after is not None:
             headers["Last-Event-ID"] = str(after)
         timeout = httpx.Timeout(self._timeout, read=None)
-        try:
+        with httpx_errors_as_ours(_EVENTS_BROKE, self.base_url):
             async with aconnect_sse(
                 self._http, "GET", "/events", headers=headers, timeout=timeout
             ) as source:
@@ -635,10 +458,6 @@ class Client:
                     event = _event_from_sse(sse)
                     if event is not None:
                         yield event
-        except httpx.TransportError as exc:
-            raise CoordinatorUnavailable(
-                f"event stream from {self.base_url} broke: {_reason(exc)}", url=self.base_url
-            ) from exc
         raise CoordinatorUnavailable(
             f"the coordinator at {self.base_url} closed the event stream", url=self.base_url
         )
@@ -695,27 +514,7 @@ class EventStream:
         return event
 
 
-async def _converted(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except httpx.TransportError as exc:
-        raise CoordinatorUnavailable(f"download from {url} broke: {_reason(exc)}", url=url) from exc
-
-
 def _event_from_sse(sse: ServerSentEvent) -> Event | None:
     if not sse.data:
         return None
     return Event.model_validate_json(sse.data)
-
-
-def _rejection(response: httpx.Response) -> LeasefsError:
-    try:
-        body = json.loads(response.content)
-        code, message = body["error"], body["message"]
-        details = body.get("details")
-    except (ValueError, KeyError, TypeError):
-        code = f"http_{response.status_code}"
-        message = f"the coordinator answered {response.status_code}: {response.text[:200]}"
-        details = None
-    return rejection_for(response.status_code, code, message, details)
