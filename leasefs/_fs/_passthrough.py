@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import pyfuse3
 import trio
@@ -39,43 +38,27 @@ from pyfuse3 import (
 )
 
 from . import _libc
-from ._attrs import entry_attributes, negative_entry, statvfs_data
+from ._attrs import negative_entry, statvfs_data
+from ._base import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._base import LISTINGS_BY_INODE as LISTINGS_BY_INODE
+from ._base import LISTINGS_CACHED as LISTINGS_CACHED
+from ._base import PassthroughBase, _rel
 from ._errors import fuse_handler, quiet_handler
-from ._handles import DirHandle, FileHandle, HandleTable, OpenFile
-from ._inodes import InodeId, InodeTable, join, split
-from ._listings import Listing, ListingsByInode, read_listing
+from ._handles import DirHandle, FileHandle, OpenFile
+from ._inodes import InodeId, join, split
+from ._listings import Listing, read_listing
 from ._mutation import Mutation
 
 __all__ = ["DEFAULT_TIMEOUT", "Passthrough"]
 
-log = logging.getLogger("leasefs.fs")
-
-DEFAULT_TIMEOUT = 60.0
-"""Seconds the kernel may cache entries and attributes. Long is safe: nothing changes the
-backing directory behind our back except the owner, who calls `invalidate_path`."""
-
 # Flags the kernel handles itself, or that cannot be honoured with Python's unaligned buffers.
 _NOT_PASSED_ON = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | getattr(os, "O_DIRECT", 0)
-_ADMIT_ATTEMPTS = 3
 _RENAME_FLAGS = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
-_READ_BUFFER_BYTES = 1 << 20  # libfuse's largest request (FUSE_MAX_MAX_PAGES pages)
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-LISTINGS_CACHED = hasattr(FileInfo(), "cache_readdir")
-"""Whether this pyfuse3 lets opendir ask the kernel to keep the listing (FOPEN_CACHE_DIR).
 
-Stock pyfuse3 3.5 cannot; scripts/pyfuse3/build adds it (and `enable_auto_inval_data`).
-Without it every folder is read through the mount each time, which is most of what
-`git status` and `find` cost here."""
-
-LISTINGS_BY_INODE = hasattr(pyfuse3.Operations, "directories_without_handles")
-"""Whether this pyfuse3 passes a folder's inode to readdir once opendir answers ENOSYS
-(scripts/pyfuse3/build). The kernel then sends no OPENDIR and RELEASEDIR, a pair per folder
-listed, most of what a warm `git status` or `find` still cost with listings cached."""
-
-
-class Passthrough(pyfuse3.Operations):
+class Passthrough(PassthroughBase):
     """Serve the directory behind `root_fd` unchanged, file for file."""
 
     supports_dot_lookup = True
@@ -86,210 +69,6 @@ class Passthrough(pyfuse3.Operations):
     enable_auto_inval_data = False
     directories_without_handles = LISTINGS_BY_INODE  # opendir answers ENOSYS, see there
     enable_acl = False
-
-    def __init__(
-        self,
-        root_fd: int,
-        *,
-        entry_timeout: float = DEFAULT_TIMEOUT,
-        attr_timeout: float = DEFAULT_TIMEOUT,
-        negative_timeout: float | None = None,
-    ) -> None:
-        """`root_fd`: the directory, opened (O_RDONLY|O_DIRECTORY) before mounting over it.
-
-        The descriptor stays the caller's to close, after unmounting.
-        """
-        super().__init__()
-        self._root = root_fd
-        self.entry_timeout = entry_timeout
-        self.attr_timeout = attr_timeout
-        self.negative_timeout = entry_timeout if negative_timeout is None else negative_timeout
-        self._inodes = InodeTable(os.fstat(root_fd))
-        self._handles = HandleTable()
-        self._listings = ListingsByInode()
-        self._removed_folders: dict[InodeId, os.stat_result] = {}  # until the kernel forgets
-        self._as_root = os.geteuid() == 0
-        self._read_buffer = memoryview(bytearray(_READ_BUFFER_BYTES))
-
-    # -- hooks for the lease layer ---------------------------------------------------------
-
-    async def before_mutation(
-        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext
-    ) -> None:
-        """Called before any request changes `paths` (repository-relative; '' is the root).
-
-        `ctx` says who asks (``ctx.pid`` is the calling thread's id).
-
-        May wait (with a deadline: a FUSE request cannot be interrupted) and may refuse by
-        raising `FUSEError` (EBUSY). Called again with the new paths if a rename elsewhere
-        moved them while it waited. Does nothing here.
-        """
-
-    async def after_write_release(self, path: str, fh: FileHandle) -> None:
-        """Called once an open that could write is closed (its backing descriptor already is).
-
-        `path` is the path the file was opened under. Errors are logged, never reported.
-        Does nothing here.
-        """
-
-    # -- for owners and subclasses ---------------------------------------------------------
-
-    @property
-    def backing_fd(self) -> int:
-        """The descriptor of the backing directory: the way to change files underneath."""
-        return self._root
-
-    def path_of(self, inode: InodeId) -> str:
-        """The repository path `inode` stands for; ENOENT once it has none (unlinked)."""
-        path = self._inodes.path_of(inode)
-        if path is None:
-            raise FUSEError(errno.ENOENT)
-        return path
-
-    def _path_to_write(self, inode: InodeId) -> str:
-        """Like `path_of`, but ESTALE for a file replaced a moment ago (an incoming version
-        moved into place between the kernel's lookup and this call, or while the call waited
-        for its lease): the kernel then looks the name up again and opens the replacement,
-        instead of failing with ENOENT or writing into the discarded file."""
-        path = self._inodes.path_of(inode)
-        if path is None:
-            stale = self._inodes.recent_former_path(inode) is not None
-            raise FUSEError(errno.ESTALE if stale else errno.ENOENT)
-        return path
-
-    def handle_path(self, fh: FileHandle) -> str:
-        """The path the open file `fh` was opened under (what its lease was taken on)."""
-        return self._handles.file(fh).path
-
-    def _readable_path(self, inode: InodeId) -> str:
-        """Where to read `inode`: its path, or the one it had until replaced a moment ago."""
-        path = self._inodes.path_of(inode)
-        if path is None:
-            path = self._inodes.recent_former_path(inode)
-        if path is None:
-            raise FUSEError(errno.ENOENT)
-        return path
-
-    def write_handles(self, path: str) -> int:
-        """How many opens that could write are open under `path` right now."""
-        return self._handles.writers(path)
-
-    async def invalidate_path(self, path: str) -> None:
-        """Tell the kernel that `path` was changed in the backing directory by someone else.
-
-        Drops the kernel's cached data and attributes for the file, and its cached name if
-        the file was replaced, created or deleted. Runs in a worker thread: the kernel call
-        blocks while a request on the same directory is in progress, so never await this from
-        a task such a request is waiting for.
-        """
-        inode = self._inodes.id_of(path)
-        try:
-            st: os.stat_result | None = self._lstat(path)
-        except FileNotFoundError:
-            st = None
-        same_file = inode is not None and st is not None and self._inodes.is_current(inode, st)
-        if inode is not None and not same_file:
-            self._inodes.unlinked(path)  # the next lookup makes a new entry for what is there
-        parent = None
-        if path and not same_file:
-            parent = self._inodes.id_of(split(path)[0])
-        if pyfuse3.trio_token is None:  # not mounted (yet, or any more): nothing is cached
-            return
-        name = os.fsencode(split(path)[1])
-        deleted = inode if st is None else None
-        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
-
-    def close_handles(self) -> None:
-        """Close the backing descriptors of every open left (after unmounting)."""
-        self._handles.close_all()
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _lstat(self, path: str) -> os.stat_result:
-        return os.stat(_rel(path), dir_fd=self._root, follow_symlinks=False)
-
-    def _child(self, parent: InodeT, name: FileNameT) -> str:
-        return join(self.path_of(InodeId(parent)), os.fsdecode(name))
-
-    def _attributes(self, st: os.stat_result, inode: InodeId) -> EntryAttributes:
-        attr_timeout = self.attr_timeout
-        if st.st_nlink > 1 and stat.S_ISREG(st.st_mode):
-            # Each hard link is an inode of its own to the kernel: a write through one would
-            # leave the others' cached size stale. Let the kernel ask every time instead.
-            attr_timeout = 0
-        return entry_attributes(
-            st, inode, entry_timeout=self.entry_timeout, attr_timeout=attr_timeout
-        )
-
-    def _remember(self, path: str, st: os.stat_result) -> EntryAttributes:
-        """The reply for a request that hands the kernel an entry (one more lookup)."""
-        return self._attributes(st, self._inodes.lookup(path, st))
-
-    def _stat_inode(self, inode: InodeId, fd: int | None = None) -> os.stat_result:
-        if fd is not None:
-            return os.fstat(fd)
-        path = self._inodes.path_of(inode)
-        if path is not None:
-            return self._lstat(path)
-        fd = self._handles.fd_for(inode)  # unlinked but still open somewhere
-        if fd is not None:
-            return os.fstat(fd)
-        if (removed := self._removed_folders.get(inode)) is not None:
-            return removed
-        return self._lstat(self._readable_path(inode))
-
-    async def _admit(
-        self, ctx: RequestContext, kind: Mutation, resolve: Callable[[], tuple[str, ...]]
-    ) -> tuple[str, ...]:
-        """Pass the `before_mutation` hook; return the paths as they are once it has."""
-        paths = resolve()
-        for _ in range(_ADMIT_ATTEMPTS):
-            await self.before_mutation(kind, paths, ctx)
-            now = resolve()
-            if now == paths:
-                return paths
-            paths = now  # renamed while the hook waited: ask again for the new paths
-        raise FUSEError(errno.EBUSY)
-
-    def _settle_new(
-        self,
-        path: str,
-        st: os.stat_result,
-        mode: int,
-        ctx: RequestContext,
-        fd: int | None = None,
-    ) -> os.stat_result:
-        """Give a just-created entry the owner and mode it would have had natively.
-
-        We create as ourselves (root, under our umask); the caller's uid and gid (or the
-        directory's group when it is setgid) and the exact requested mode are applied after.
-        """
-        rel = _rel(path)
-        changed = False
-        if self._as_root:
-            uid, gid = ctx.uid, ctx.gid
-            parent = self._lstat(split(path)[0])
-            if parent.st_mode & stat.S_ISGID:
-                gid = parent.st_gid
-            if (st.st_uid, st.st_gid) != (uid, gid):
-                if fd is not None:
-                    os.fchown(fd, uid, gid)
-                else:
-                    os.chown(rel, uid, gid, dir_fd=self._root, follow_symlinks=False)
-                changed = True
-        if not stat.S_ISLNK(st.st_mode):
-            wanted = stat.S_IMODE(mode)
-            if stat.S_ISDIR(st.st_mode):
-                wanted |= stat.S_IMODE(st.st_mode) & stat.S_ISGID  # inherited, as natively
-            if changed or stat.S_IMODE(st.st_mode) != wanted:
-                if fd is not None:
-                    os.fchmod(fd, wanted)
-                else:
-                    os.chmod(rel, wanted, dir_fd=self._root, follow_symlinks=False)
-                changed = True
-        if not changed:
-            return st
-        return os.fstat(fd) if fd is not None else self._lstat(path)
 
     def _new_open(self, fd: int, inode: InodeId, path: str, writable: bool) -> FileInfo:
         st = os.fstat(fd)
@@ -328,8 +107,6 @@ class Passthrough(pyfuse3.Operations):
             yield fd
         finally:
             os.close(fd)
-
-    # -- names -----------------------------------------------------------------------------
 
     @fuse_handler
     async def lookup(
@@ -545,8 +322,6 @@ class Passthrough(pyfuse3.Operations):
         )
         return self._remember(new, self._lstat(new))
 
-    # -- files -----------------------------------------------------------------------------
-
     @fuse_handler
     async def open(self, inode: InodeT, flags: FlagT, ctx: RequestContext) -> FileInfo:
         ino = InodeId(inode)
@@ -639,8 +414,6 @@ class Passthrough(pyfuse3.Operations):
         if opened.writable:
             await self.after_write_release(opened.path, handle)
 
-    # -- directories -----------------------------------------------------------------------
-
     @fuse_handler
     async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT | FileInfo:
         if LISTINGS_BY_INODE:
@@ -724,8 +497,6 @@ class Passthrough(pyfuse3.Operations):
     async def statfs(self, ctx: RequestContext) -> StatvfsData:
         return statvfs_data(os.statvfs(self._root))
 
-    # -- extended attributes ---------------------------------------------------------------
-
     @fuse_handler
     async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:
         with self._xattr_fd(InodeId(inode)) as fd:
@@ -759,11 +530,6 @@ class Passthrough(pyfuse3.Operations):
             os.removexattr(fd, name)
 
 
-def _rel(path: str) -> str:
-    """A repository path as an argument relative to the root descriptor."""
-    return path or "."
-
-
 def _backing_flags(flags: int) -> int:
     return (flags & ~_NOT_PASSED_ON) | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -785,21 +551,3 @@ def _dot_attributes(inode: InodeId) -> EntryAttributes:
 def _xattr_refusal(name: bytes) -> int:
     """What Linux answers for extended attributes on a symlink or special file."""
     return errno.EPERM if name.startswith(b"user.") else errno.ENOTSUP
-
-
-def _tell_kernel(
-    inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
-) -> None:
-    """Drop the kernel's caches for one file; unknown inodes and names are fine to skip.
-
-    A `parent` is given when the name itself changed: its kept listing goes too. Kernels
-    before 6.x drop it on an entry invalidation only when the name was in their cache.
-    """
-    if inode is not None:
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_inode(inode)
-    if parent is not None:
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_entry(parent, name, deleted or 0)
-        with contextlib.suppress(FileNotFoundError):
-            pyfuse3.invalidate_inode(parent)
