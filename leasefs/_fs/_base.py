@@ -17,14 +17,7 @@ from collections.abc import Callable
 
 import pyfuse3
 import trio
-from pyfuse3 import (
-    EntryAttributes,
-    FileInfo,
-    FileNameT,
-    FUSEError,
-    InodeT,
-    RequestContext,
-)
+from pyfuse3 import EntryAttributes, FileInfo, FileNameT, FUSEError, InodeT, RequestContext
 
 from ._attrs import entry_attributes
 from ._handles import FileHandle, HandleTable
