@@ -1,22 +1,23 @@
 """Layer 1: the typed client, the one way our code talks to a coordinator or a running mount.
 
-`Client` speaks HTTP to the coordinator (every URL built, every error mapped here); the
-exceptions are one hierarchy (`_exceptions`); `_acting` decides who a command acts as; `_embedded`
-finds or starts the local coordinator; `_control` asks a mount daemon over its socket. Imports
-`leasefs.wire` and `leasefs._config` only.
+`Client` speaks HTTP to the coordinator: `_transport` is the plumbing and the one mapping of
+errors, `_client` composes the calls, one mixin per domain (`_agents`, `_leases`,
+`_snapshots`, `_events`, `_teamwork`, `_zones`), and `_hashing` hashes contents. The
+exceptions are one hierarchy (`_exceptions`); `_acting` decides who a command acts as;
+`_embedded` finds or starts the local coordinator; `_control` asks a mount daemon over its
+socket. Imports `leasefs.wire` and `leasefs._config` only.
 """
 
 from ._acting import Identity as Identity
 from ._acting import acting_client as acting_client
 from ._acting import resolve_identity as resolve_identity
 from ._client import Client as Client
-from ._client import EventStream as EventStream
-from ._client import sha256_of_file as sha256_of_file
 from ._control import ControlError as ControlError
 from ._control import mount_status as mount_status
 from ._control import release_now as release_now
 from ._control import unmount_now as unmount_now
 from ._embedded import resolve_coordinator_url as resolve_coordinator_url
+from ._events import EventStream as EventStream
 from ._exceptions import Conflict as Conflict
 from ._exceptions import CoordinatorUnavailable as CoordinatorUnavailable
 from ._exceptions import Forbidden as Forbidden
@@ -31,6 +32,7 @@ from ._exceptions import StaleToken as StaleToken
 from ._exceptions import TooManyLeases as TooManyLeases
 from ._exceptions import TooManyRequests as TooManyRequests
 from ._exceptions import Unauthorized as Unauthorized
+from ._hashing import sha256_of_file as sha256_of_file
 
 __all__ = [
     "Client",

@@ -15,8 +15,8 @@
             ├── RateLimited          requests per second (the client waits and retries first)
             └── TooManyLeases        leases held at once
 
-httpx's own exceptions never escape the client: they are converted in one place
-(`leasefs._client`) with ``raise ... from exc``.
+httpx's own exceptions never escape the client: they are converted in one place, the
+table `_HTTPX_ERRORS` of `leasefs._client._transport`, with ``raise ... from exc``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+"""Names made, moved and removed: mknod, symlink, link, rename and unlink.
+
+Each passes the `before_mutation` hook with every path it changes (both, for a rename or a
+link), then tells the inode table, so that inodes keep following their files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pyfuse3
+from pyfuse3 import EntryAttributes, FileNameT, FlagT, FUSEError, InodeT, ModeT, RequestContext
+
+from . import _libc
+from ._base import PassthroughBase
+from ._errors import fuse_handler
+from ._inodes import InodeId
+from ._mutation import Mutation
+
+__all__ = ["NamespaceHandlers"]
+
+_RENAME_FLAGS = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
+
+
+class NamespaceHandlers(PassthroughBase):
+    """Make, link, move and remove names."""
+
+    @fuse_handler
+    async def mknod(
+        self,
+        parent_inode: InodeT,
+        name: FileNameT,
+        mode: ModeT,
+        rdev: int,
+        ctx: RequestContext,
+    ) -> EntryAttributes:
+        (path,) = await self._admit(ctx, Mutation.MKNOD, lambda: (self._child(parent_inode, name),))
+        os.mknod(path, mode, rdev, dir_fd=self._root)
+        st = self._settle_new(path, self._lstat(path), mode, ctx)
+        return self._remember(path, st)
+
+    @fuse_handler
+    async def unlink(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
+        (path,) = await self._admit(
+            ctx, Mutation.UNLINK, lambda: (self._child(parent_inode, name),)
+        )
+        os.unlink(path, dir_fd=self._root)
+        self._inodes.unlinked(path)
+
+    @fuse_handler
+    async def symlink(
+        self,
+        parent_inode: InodeT,
+        name: FileNameT,
+        target: FileNameT,
+        ctx: RequestContext,
+    ) -> EntryAttributes:
+        (path,) = await self._admit(
+            ctx, Mutation.SYMLINK, lambda: (self._child(parent_inode, name),)
+        )
+        os.symlink(os.fsdecode(target), path, dir_fd=self._root)
+        st = self._settle_new(path, self._lstat(path), 0o777, ctx)
+        return self._remember(path, st)
+
+    @fuse_handler
+    async def rename(
+        self,
+        parent_inode_old: InodeT,
+        name_old: FileNameT,
+        parent_inode_new: InodeT,
+        name_new: FileNameT,
+        flags: FlagT,
+        ctx: RequestContext,
+    ) -> None:
+        if flags & ~_RENAME_FLAGS:
+            raise FUSEError(errno.EINVAL)
+        old, new = await self._admit(
+            ctx,
+            Mutation.RENAME,
+            lambda: (
+                self._child(parent_inode_old, name_old),
+                self._child(parent_inode_new, name_new),
+            ),
+        )
+        if flags:
+            _libc.renameat2(self._root, old, new, flags)
+        else:
+            os.rename(old, new, src_dir_fd=self._root, dst_dir_fd=self._root)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            self._inodes.exchanged(old, new)
+        else:
+            self._inodes.renamed(old, new)
+
+    @fuse_handler
+    async def link(
+        self,
+        inode: InodeT,
+        new_parent_inode: InodeT,
+        new_name: FileNameT,
+        ctx: RequestContext,
+    ) -> EntryAttributes:
+        ino = InodeId(inode)
+        existing, new = await self._admit(
+            ctx,
+            Mutation.LINK,
+            lambda: (self.path_of(ino), self._child(new_parent_inode, new_name)),
+        )
+        os.link(
+            existing,
+            new,
+            src_dir_fd=self._root,
+            dst_dir_fd=self._root,
+            follow_symlinks=False,
+        )
+        return self._remember(new, self._lstat(new))
