@@ -117,7 +117,8 @@ async def _converted(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[by
 class Transport:
     """A connection to one coordinator: who we are to it, and the requests sent to it.
 
-    `Client` is this plus the calls; each call is one of `_call`, `_call_list` or `_request`.
+    `Client` is this plus the calls. A call goes through `_call`, `_call_list` or `_request`;
+    a stream (a blob read, the events) through `_http`, under `httpx_errors_as_ours`.
     """
 
     def __init__(
