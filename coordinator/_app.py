@@ -78,7 +78,7 @@ from ._errors import (
 )
 from ._limits import Limits, RateLimiter
 from ._service import Coordinator
-from ._store import AgentRow, AuditQuery
+from .store import AgentRow, AuditQuery
 
 log = logging.getLogger("leasefs.coordinator")
 

@@ -53,10 +53,10 @@ from ._records import (
 )
 from ._signals import EventSignals
 from ._snapshots import Snapshots
-from ._store import AgentRow, LeaseRow, Store, Tx
 from ._tokens import TokenCache
 from ._work import WorkSessions
 from ._zones import Zones
+from .store import AgentRow, LeaseRow, Store, Tx
 
 _REAPER_MAX_SLEEP_S = 60.0
 
