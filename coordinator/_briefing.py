@@ -10,8 +10,8 @@ from leasefs.wire import AuditEntry, Briefing, HotFile, PathStatus, any_overlap
 from ._knowledge import context_model, memories_model
 from ._messages import unread_threads
 from ._records import agent_info
-from ._store import AgentRow, AuditQuery, Store, Tx
 from ._work import works_model
+from .store import AgentRow, AuditQuery, Store, Tx
 
 _DAY_S = 86400.0
 

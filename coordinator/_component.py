@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from ._signals import EventSignals
-from ._store import Store
+from .store import Store
 
 
 class StoreComponent:

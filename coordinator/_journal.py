@@ -10,7 +10,7 @@ from leasefs.wire import AuditEntry, ConflictReport, Event, EventType
 
 from ._component import StoreComponent
 from ._records import record
-from ._store import AgentRow, AuditQuery, EventRow, Tx
+from .store import AgentRow, AuditQuery, EventRow, Tx
 
 
 class Journal(StoreComponent):

@@ -17,7 +17,7 @@ from leasefs.wire import (
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._store import AgentRow, ContextRow, MemoryRow, Tx
+from .store import AgentRow, ContextRow, MemoryRow, Tx
 
 STALE_AFTER_CHANGES = 5
 """A memory about files that have had this many versions since is flagged stale."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ._store import LeaseRow
+from .store import LeaseRow
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from leasefs.wire import Ask, ErrorCode, EventType, Message, Reply, Thread
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._store import AgentRow, ThreadRow, Tx
+from .store import AgentRow, ThreadRow, Tx
 
 
 def thread_model(tx: Tx, row: ThreadRow, reader_id: int) -> Thread:

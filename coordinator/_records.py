@@ -12,7 +12,7 @@ from typing import Any
 
 from leasefs.wire import AgentInfo, EventType, Lease, Version
 
-from ._store import AgentRow, LeaseRow, Tx, VersionRow
+from .store import AgentRow, LeaseRow, Tx, VersionRow
 
 
 def hash_token(token: str) -> str:

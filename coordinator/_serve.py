@@ -19,7 +19,7 @@ from ._blobs import BlobFiles
 from ._hypercorn_guard import contain_connection_failures
 from ._limits import Limits
 from ._service import Coordinator
-from ._sqlite import SqliteStore
+from .store import SqliteStore
 
 log = logging.getLogger("leasefs.coordinator")
 

@@ -15,7 +15,7 @@ from ._blobs import BlobFiles
 from ._errors import ConflictError, NotFoundError, Unprocessable
 from ._records import record, version_model
 from ._signals import EventSignals
-from ._store import AgentRow, Store, Tx
+from .store import AgentRow, Store, Tx
 
 
 class Snapshots:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ._store import AgentRow
+from .store import AgentRow
 
 MAX_AGE_S = 10.0
 MAX_ENTRIES = 10_000

@@ -19,7 +19,7 @@ from leasefs.wire import (
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
-from ._store import AgentRow, Tx, WorkRow
+from .store import AgentRow, Tx, WorkRow
 
 
 def work_model(row: WorkRow, agents: dict[int, AgentRow]) -> Work:

@@ -15,7 +15,7 @@ from leasefs.wire import ErrorCode, EventType, Zone, ZoneAllowance, ZoneCreate, 
 from ._component import StoreComponent
 from ._errors import Forbidden, NotFoundError
 from ._records import record
-from ._store import AgentRow, Tx, ZoneRow
+from .store import AgentRow, Tx, ZoneRow
 
 
 def zone_model(row: ZoneRow) -> Zone:

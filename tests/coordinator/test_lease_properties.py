@@ -41,8 +41,7 @@ from coordinator._blobs import BlobFiles
 from coordinator._errors import ConflictError, CoordinatorError
 from coordinator._leases import GrantRequest, Waiter, WaitQueue, decide
 from coordinator._service import Coordinator
-from coordinator._sqlite import SqliteStore
-from coordinator._store import AgentRow, LeaseRow
+from coordinator.store import AgentRow, LeaseRow, SqliteStore
 from leasefs import Client, LeaseHeld, StaleToken
 from leasefs.wire import (
     AgentRegistration,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coordinator._leases import GrantRequest, WaitQueue, decide
-from coordinator._store import LeaseRow
+from coordinator.store import LeaseRow
 
 
 def lease(path: str, agent: int, expires_at: float) -> LeaseRow:

@@ -19,10 +19,8 @@ from typing import Any, TypeVar
 
 import trio
 
-from ._errors import StoreFailure
-from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
-from ._sqlite_team import SqliteTeamQueries
-from ._store import (
+from .._errors import StoreFailure
+from ._protocol import (
     AgentRow,
     AuditQuery,
     AuditRow,
@@ -31,6 +29,8 @@ from ._store import (
     VersionRow,
     WorkspaceRow,
 )
+from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
+from ._sqlite_team import SqliteTeamQueries
 
 T = TypeVar("T")
 
@@ -40,9 +40,9 @@ _AGENT_COLUMNS = "id, workspace_id, name, host, tool, joined_at, left_at"
 
 
 def _migrations() -> list[tuple[int, str, str]]:
-    """The numbered SQL files shipped in ``coordinator/migrations``, in order."""
+    """The numbered SQL files shipped in ``coordinator/store/migrations``, in order."""
     found = []
-    for entry in resources.files("coordinator").joinpath("migrations").iterdir():
+    for entry in resources.files("coordinator.store").joinpath("migrations").iterdir():
         if entry.name.endswith(".sql"):
             number = int(entry.name.split("_", 1)[0])
             found.append((number, entry.name, entry.read_text()))
@@ -60,7 +60,7 @@ def _version(row: sqlite3.Row) -> VersionRow:
 
 
 class SqliteTx(SqliteTeamQueries):
-    """The `coordinator._store.Tx` protocol over one sqlite3 connection."""
+    """The `coordinator.store.Tx` protocol over one sqlite3 connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -338,7 +338,7 @@ class SqliteTx(SqliteTeamQueries):
 
 
 class SqliteStore:
-    """The `coordinator._store.Store` protocol on one SQLite database file."""
+    """The `coordinator.store.Store` protocol on one SQLite database file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -1,6 +1,6 @@
 """SQLite queries for team knowledge: work sessions, memories, the context document, messages.
 
-A mixin of `coordinator._sqlite.SqliteTx`, kept apart so each file stays about one thing.
+A mixin of `coordinator.store._sqlite.SqliteTx`, kept apart so each file stays about one thing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ._store import ContextRow, MemoryRow, MessageRow, ThreadRow, WorkRow, ZoneRow
+from ._protocol import ContextRow, MemoryRow, MessageRow, ThreadRow, WorkRow, ZoneRow
 
 _WORK = "id, workspace_id, owner_id, title, plan, paths, status, progress, notes, handoff, created_at, updated_at"
 _MEMORY = "id, workspace_id, agent_id, text, paths, tags, created_at, expires_at"

@@ -1,9 +1,9 @@
-"""The store interface: what lease logic needs from a database, and nothing more.
+"""The store interface: what the coordinator needs from a database, and nothing more.
 
-Lease logic (`coordinator._service`) runs each state change as one function over a `Tx`,
-handed to `Store.run`, which executes it in a worker thread inside one serialisable
-transaction. SQLite implements it today (`coordinator._sqlite`); a PostgreSQL store will
-implement the same two protocols, so the rules of leasing are written once.
+The coordinator runs each state change as one function over a `Tx`, handed to `Store.run`,
+which executes it in a worker thread inside one serialisable transaction. SQLite implements
+it today (`coordinator.store._sqlite`); a PostgreSQL store will implement the same two
+protocols, so the rules of leasing are written once. Nothing here is specific to SQLite.
 """
 
 from __future__ import annotations
