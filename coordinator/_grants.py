@@ -103,7 +103,7 @@ def lease_held(
 ) -> ConflictError:
     """The 409 ``lease_held`` naming who holds what, and how many wait in line."""
     parts = [
-        f"{h.path} by {h.holder.name}@{h.holder.host or '?'} (agent {h.holder.id})"
+        f"{h.path} by {h.holder.label} (agent {h.holder.id})"
         for h in blocked.holders
     ]
     parts += [f"{p} promised to another agent waiting in line" for p in blocked.queued_paths]

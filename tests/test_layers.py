@@ -198,6 +198,8 @@ FRONTS = [
     "leasefs._mount",
     "leasefs.cli",
     "coordinator",
+    "coordinator.routes",
+    "coordinator.store",
     "mcp_bridge",
 ]
 
@@ -211,6 +213,8 @@ def _public_names(source: str) -> set[str]:
             names.update(a.asname for a in node.names if a.asname == a.name.rpartition(".")[2])
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
