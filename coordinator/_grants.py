@@ -102,10 +102,7 @@ def lease_held(
     paths: Sequence[str], blocked: Blocked, waiters: int, why: str = "held"
 ) -> ConflictError:
     """The 409 ``lease_held`` naming who holds what, and how many wait in line."""
-    parts = [
-        f"{h.path} by {h.holder.label} (agent {h.holder.id})"
-        for h in blocked.holders
-    ]
+    parts = [f"{h.path} by {h.holder.label} (agent {h.holder.id})" for h in blocked.holders]
     parts += [f"{p} promised to another agent waiting in line" for p in blocked.queued_paths]
     return ConflictError(
         f"lease {why}: {'; '.join(parts) or ', '.join(paths)}",
