@@ -10,7 +10,8 @@ from .store import Store
 
 
 class StoreComponent:
-    """A part of the coordinator (work, knowledge, messages, zones, journal) over the store.
+    """A part of the coordinator over the store: membership, work, knowledge, messages, zones,
+    the journal.
 
     ``signals`` wakes event streams after a change; ``clock`` is injectable for tests.
     """

@@ -5,6 +5,11 @@ have them all now. `WaitQueue` keeps the waiters of every workspace first-come f
 a newcomer never overtakes an earlier waiter on any path they share, and a waiter for
 several paths is granted all of them at once or none (so two agents asking for {a, b} and
 {b, a} cannot deadlock: neither ever holds half).
+
+This is the one module holding the server's lease rules, and the one its hypothesis tests
+check against a model. The services only apply them: `_grants` inside a store transaction,
+`_leasing` under its lock, with the time limits of `Limits` (TTL, recall break timeout,
+leases per agent).
 """
 
 from __future__ import annotations

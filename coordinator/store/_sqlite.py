@@ -7,7 +7,6 @@ errors are converted here, once, into `StoreFailure` with a sentence a person ca
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -22,14 +21,12 @@ import trio
 from .._errors import StoreFailure
 from ._protocol import (
     AgentRow,
-    AuditQuery,
-    AuditRow,
-    EventRow,
     LeaseRow,
     VersionRow,
     WorkspaceRow,
 )
 from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
+from ._sqlite_journal import SqliteJournalQueries
 from ._sqlite_team import SqliteTeamQueries
 
 T = TypeVar("T")
@@ -59,7 +56,7 @@ def _version(row: sqlite3.Row) -> VersionRow:
     return VersionRow(*values)
 
 
-class SqliteTx(SqliteTeamQueries):
+class SqliteTx(SqliteJournalQueries, SqliteTeamQueries):
     """The `coordinator.store.Tx` protocol over one sqlite3 connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -264,77 +261,6 @@ class SqliteTx(SqliteTeamQueries):
             (workspace_id, path, branch, limit),
         )
         return list(map(_version, rows))
-
-    # events and audit
-
-    def append_event(
-        self,
-        workspace_id: int,
-        type: str,
-        now: float,
-        agent_id: int | None,
-        path: str | None,
-        data: dict[str, Any],
-    ) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO events (workspace_id, type, at, agent_id, path, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (workspace_id, type, now, agent_id, path, json.dumps(data)),
-        )
-        return int(cur.lastrowid or 0)
-
-    def last_event_id(self, workspace_id: int) -> int:
-        row = self._one("SELECT MAX(id) FROM events WHERE workspace_id = ?", (workspace_id,))
-        return int(row[0] or 0)
-
-    def events_after(self, workspace_id: int, after_id: int, limit: int) -> list[EventRow]:
-        rows = self._all(
-            "SELECT id, workspace_id, type, at, agent_id, path, data FROM events"
-            " WHERE workspace_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (workspace_id, after_id, limit),
-        )
-        return [
-            EventRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
-            for row in rows
-        ]
-
-    def append_audit(
-        self,
-        workspace_id: int,
-        now: float,
-        agent_id: int | None,
-        action: str,
-        path: str | None,
-        detail: dict[str, Any],
-    ) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO audit (workspace_id, at, agent_id, action, path, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (workspace_id, now, agent_id, action, path, json.dumps(detail)),
-        )
-        return int(cur.lastrowid or 0)
-
-    def query_audit(self, query: AuditQuery) -> list[AuditRow]:
-        clauses = ["workspace_id = ?"]
-        params: list[Any] = [query.workspace_id]
-        for column, op, value in (
-            ("agent_id", "=", query.agent_id),
-            ("path", "=", query.path),
-            ("at", ">=", query.since),
-            ("at", "<=", query.until),
-            ("id", ">", query.after_id),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
-        params.append(query.limit)
-        rows = self._all(
-            "SELECT id, workspace_id, at, agent_id, action, path, detail FROM audit"
-            f" WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
-            params,
-        )
-        return [
-            AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
-            for row in rows
-        ]
 
 
 class SqliteStore:
