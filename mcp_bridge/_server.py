@@ -9,10 +9,11 @@ resolver named in one is a local function it could not find from a string.)
 """
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
 import anyio
 from mcp.server import MCPServer
@@ -20,40 +21,32 @@ from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, El
 from mcp.server.mcpserver import Context, Elicit, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 import leasefs
-from leasefs import Identity, LeasefsError, LeaseHeld, resolve_identity, run_checks
+from leasefs import Identity, LeasefsError, resolve_identity
 from leasefs.wire import (
-    Briefing,
     ContextDoc,
-    Handoff,
-    Lease,
     LeaseGrant,
     Memory,
     MemoryCreate,
     Thread,
-    Work,
     Zone,
-    any_overlap,
     specs_overlap,
 )
 
 from ._bridge import INBOX_URI, Bridge
 from ._results import (
     Acquired,
-    CheckReport,
     Forgotten,
-    Inspection,
     Memories,
-    PathReport,
-    Released,
-    Started,
-    Switched,
     Threads,
     ZoneConfirmed,
     ZoneQuestion,
 )
+from .tools import PathList, team, work
+
+_WORK_TOOLS = (work.start, work.finish, work.park, work.resume, work.cancel, work.inspect)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,7 +80,45 @@ def _refusals_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Await
     return wrapper
 
 
-PathList = Annotated[list[str], Field(description="Repository-relative paths, '/'-separated.")]
+def _bind(fn: Callable[..., Awaitable[R]], bridge: Bridge) -> Callable[..., Awaitable[R]]:
+    """``fn`` with the session's bridge as its first argument, showing a signature without it:
+    the SDK builds a tool's schema, and a resolver's plan, from the signature it sees. A
+    resolver named in a parameter (``Resolve(f)``) gets the same bridge."""
+    signature = inspect.signature(fn)
+    first, *rest = signature.parameters.values()
+    if first.name != "bridge":
+        raise TypeError(f"{fn.__qualname__} must take the bridge as its first parameter")
+    params = [p.replace(annotation=_bind_resolvers(p.annotation, bridge)) for p in rest]
+    if any(isinstance(p.annotation, str) for p in params):
+        raise TypeError(f"{fn.__qualname__}: the SDK needs real annotations, not strings")
+
+    @functools.wraps(fn)
+    async def bound(*args: Any, **kwargs: Any) -> R:
+        return await fn(bridge, *args, **kwargs)
+
+    bound.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    bound.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not p.empty}
+    if signature.return_annotation is not signature.empty:
+        bound.__annotations__["return"] = signature.return_annotation
+    return bound
+
+
+def _bind_resolvers(annotation: Any, bridge: Bridge) -> Any:
+    """``Annotated[T, Resolve(f)]`` with ``f`` bound to the bridge; any other annotation as is."""
+    if get_origin(annotation) is not Annotated:
+        return annotation
+    base, *metadata = get_args(annotation)
+    if not any(isinstance(m, Resolve) for m in metadata):
+        return annotation
+    metadata = [Resolve(_bind(m.fn, bridge)) if isinstance(m, Resolve) else m for m in metadata]
+    return Annotated.__class_getitem__((base, *metadata))
+
+
+def _description(fn: Callable[..., object]) -> str:
+    """The tool's docstring as clients have always read it: its lines after the first indented
+    by eight spaces, as they were when the tools were closures inside `create_server`."""
+    first, *rest = inspect.cleandoc(fn.__doc__ or "").splitlines() or [""]
+    return "\n".join([first, *(f"        {line}" if line else line for line in rest)])
 
 
 def create_server(identity: Identity) -> MCPServer[Any]:
@@ -118,142 +149,12 @@ def create_server(identity: Identity) -> MCPServer[Any]:
         server.add_tool(wrapped, name=f"leasefs_{fn.__name__}", description=fn.__doc__)
         return wrapped
 
-    async def current_work(work_id: int | None) -> int:
-        chosen = work_id or bridge.work_id
-        if chosen is None:
-            raise ToolError("no work session: start one with leasefs_start, or pass work_id")
-        return chosen
+    def register(fn: Callable[..., Awaitable[BaseModel]]) -> None:
+        bound = _refusals_as_tool_errors(_bind(fn, bridge))
+        server.add_tool(bound, name=f"leasefs_{fn.__name__}", description=_description(fn))
 
-    # -- the team's state -------------------------------------------------------------------
-
-    @tool
-    async def briefing() -> Briefing:
-        """The team state to start a session with: the context document, active and parked
-        work with hand-off notes, who holds which files and who waits, relevant memories,
-        follow-ups, open conflicts, unread messages and the files changing most."""
-        return await bridge.client.briefing()
-
-    @tool
-    async def check(paths: PathList) -> CheckReport:
-        """For each path: who holds it and who waits, its latest versions, work sessions that
-        touch it and memories about it. Changes nothing."""
-        statuses = await bridge.client.holders(paths)
-        active = await bridge.client.list_work(["active"])
-        reports = []
-        for status in statuses:
-            history = await bridge.client.history(status.path, limit=5)
-            reports.append(
-                PathReport(
-                    path=status.path,
-                    lease=status.lease,
-                    waiters=[w.name for w in status.waiters],
-                    latest_version=history[0] if history else None,
-                    history=history,
-                    overlapping_work=[w for w in active if any_overlap(w.paths, [status.path])],
-                    memories=await bridge.client.recall(paths=[status.path], limit=5),
-                )
-            )
-        return CheckReport(paths=reports)
-
-    # -- work sessions ----------------------------------------------------------------------
-
-    @tool
-    async def start(
-        title: Annotated[str, Field(description="What you are about to do, in a line.")],
-        paths: Annotated[list[str], Field(description="Files or globs you expect to touch.")] = [],  # noqa: B006 - pydantic copies defaults
-        plan: Annotated[str, Field(description="How you mean to do it.")] = "",
-        lease: Annotated[
-            bool, Field(description="Take the leases on the listed files now (all or none).")
-        ] = False,
-    ) -> Started:
-        """Declare a work session; optionally lease its files ahead of editing. Reports other
-        agents' active work on the same paths."""
-        leases: list[Lease] = []
-        if lease:
-            literal = [p for p in paths if not set("*?[") & set(p)]
-            if literal:
-                try:
-                    leases = (await bridge.client.acquire(literal, work=title)).leases
-                except LeaseHeld as exc:
-                    raise ToolError(f"not started: {exc}") from exc
-        started = await bridge.client.start_work(title, paths, plan)
-        bridge.work_id = started.work.id
-        note = f"work {started.work.id} started"
-        if started.overlapping:
-            others = ", ".join(f"{w.owner.name}: {w.title!r}" for w in started.overlapping)
-            note += f"; it overlaps active work of {others} — coordinate with leasefs_ask"
-        return Started(work=started.work, leases=leases, overlapping=started.overlapping, note=note)
-
-    @tool
-    async def finish(
-        summary: Annotated[str, Field(description="What was done.")],
-        next_steps: list[str] = [],  # noqa: B006
-        decisions: list[str] = [],  # noqa: B006
-        learnings: list[str] = [],  # noqa: B006
-        failed_approaches: list[str] = [],  # noqa: B006
-        run_checks_first: Annotated[
-            bool, Field(description="Run the build/test commands of leasefs.toml first.")
-        ] = False,
-        work_id: int | None = None,
-    ) -> Released:
-        """End the work session with a hand-off and release its leases (the mount uploads the
-        files' real content; nothing passes through you)."""
-        chosen = await current_work(work_id)
-        checks = []
-        if run_checks_first and bridge.identity.repo is not None:
-            checks = await run_checks(bridge.identity.repo)
-        handoff = Handoff(
-            summary=summary, next_steps=next_steps, decisions=decisions, learnings=learnings,
-            failed_approaches=failed_approaches, checks=checks,
-        )  # fmt: skip
-        work = await bridge.client.finish_work(chosen, handoff)
-        released = await bridge.release_all()
-        bridge.work_id = None
-        failed = [c.name for c in checks if not c.passed]
-        note = f"work {chosen} finished; {len(released)} lease(s) released"
-        if checks:
-            note += f"; checks failed: {', '.join(failed)}" if failed else "; checks passed"
-        return Released(work=work, released=released, note=note)
-
-    @tool
-    async def park(
-        progress: Annotated[str, Field(description="Where the work stands.")],
-        notes: Annotated[str, Field(description="What the next agent should know.")] = "",
-        work_id: int | None = None,
-    ) -> Released:
-        """Pause the work session, release its leases, and leave it for any agent to resume."""
-        chosen = await current_work(work_id)
-        work = await bridge.client.park_work(chosen, progress, notes)
-        released = await bridge.release_all()
-        bridge.work_id = None
-        return Released(work=work, released=released, note=f"work {chosen} parked")
-
-    @tool
-    async def resume(work_id: int) -> Work:
-        """Take over a parked work session: you become its owner."""
-        work = await bridge.client.resume_work(work_id)
-        bridge.work_id = work.id
-        return work
-
-    @tool
-    async def cancel(work_id: int) -> Work:
-        """Cancel a work session (its owner only)."""
-        work = await bridge.client.cancel_work(work_id)
-        if bridge.work_id == work_id:
-            bridge.work_id = None
-        return work
-
-    @tool
-    async def inspect(work_id: int) -> Inspection:
-        """A work session with its owner's leases and the threads about it."""
-        work = await bridge.client.work(work_id)
-        leases = [
-            s
-            for s in await bridge.client.holders()
-            if s.lease and s.lease.holder.id == work.owner.id
-        ]
-        threads = [t for t in (await bridge.client.briefing()).unread if t.to == f"work:{work_id}"]
-        return Inspection(work=work, leases=leases, threads=threads)
+    for fn in (team.briefing, team.check, *_WORK_TOOLS):
+        register(fn)
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -405,11 +306,7 @@ def create_server(identity: Identity) -> MCPServer[Any]:
             return ZoneConfirmed(path=path, allowed=True, note=f"{name} may now change {path}")
         return ZoneConfirmed(path=path, allowed=False, note=f"the person said no ({answer.action})")
 
-    @tool
-    async def switch_workspace(name: str) -> Switched:
-        """Act for another workspace (another repository) from now on."""
-        await bridge.switch_workspace(name)
-        return Switched(workspace=name, agent=bridge.identity.agent, agent_id=bridge.agent_id)
+    register(team.switch_workspace)
 
     @server.resource(
         INBOX_URI, name="inbox", description="Unread threads; updated as messages arrive."
