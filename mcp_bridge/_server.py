@@ -26,10 +26,6 @@ from pydantic import BaseModel, Field, ValidationError
 import leasefs
 from leasefs import Identity, LeasefsError, resolve_identity
 from leasefs.wire import (
-    ContextDoc,
-    LeaseGrant,
-    Memory,
-    MemoryCreate,
     Thread,
     Zone,
     specs_overlap,
@@ -37,16 +33,20 @@ from leasefs.wire import (
 
 from ._bridge import INBOX_URI, Bridge
 from ._results import (
-    Acquired,
-    Forgotten,
-    Memories,
     Threads,
     ZoneConfirmed,
     ZoneQuestion,
 )
-from .tools import PathList, team, work
+from .tools import leases, memory, team, work
 
-_WORK_TOOLS = (work.start, work.finish, work.park, work.resume, work.cancel, work.inspect)
+_Tool = Callable[..., Awaitable[BaseModel]]
+
+_BEFORE_MESSAGES: tuple[_Tool, ...] = (
+    team.briefing, team.check,
+    work.start, work.finish, work.park, work.resume, work.cancel, work.inspect,
+    leases.lease_acquire, leases.lease_wait,
+    memory.remember, memory.forget, memory.recall, memory.context, memory.context_update,
+)  # fmt: skip
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,8 +59,6 @@ can resume it. A write that fails with EBUSY ("Device or resource busy") means a
 holds that file: call leasefs_check to see who and why, work on something else, ask them with
 leasefs_ask, or wait for it with leasefs_lease_wait. Share lasting knowledge with
 leasefs_remember; read the project's context document with leasefs_context."""
-
-_MAX_INLINE_BYTES = 256 * 1024
 
 
 def _refusals_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -153,84 +151,8 @@ def create_server(identity: Identity) -> MCPServer[Any]:
         bound = _refusals_as_tool_errors(_bind(fn, bridge))
         server.add_tool(bound, name=f"leasefs_{fn.__name__}", description=_description(fn))
 
-    for fn in (team.briefing, team.check, *_WORK_TOOLS):
+    for fn in _BEFORE_MESSAGES:
         register(fn)
-
-    # -- leases -----------------------------------------------------------------------------
-
-    async def _acquired(grant: LeaseGrant, note: str) -> Acquired:
-        contents: dict[str, str | None] = {}
-        for lease in grant.leases:
-            version = grant.versions.get(lease.path)
-            if version is None or version.hash is None or (version.size or 0) > _MAX_INLINE_BYTES:
-                contents[lease.path] = None
-                continue
-            data = await bridge.client.read_blob(version.hash)
-            try:
-                contents[lease.path] = data.decode()
-            except UnicodeDecodeError:
-                contents[lease.path] = None
-        return Acquired(leases=grant.leases, contents=contents, note=note)
-
-    @tool
-    async def lease_acquire(paths: PathList) -> Acquired:
-        """Take leases on all the paths now, or none if any is held by someone else."""
-        grant = await bridge.client.acquire(paths, work=_work_label())
-        return await _acquired(grant, f"{len(grant.leases)} lease(s) held")
-
-    @tool
-    async def lease_wait(
-        paths: PathList,
-        timeout_s: Annotated[float, Field(ge=0, le=600)] = 60.0,
-    ) -> Acquired:
-        """Wait (first come, first served) until all the paths are free, then lease them; returns
-        each path's latest content. Woken by the release itself."""
-        grant = await bridge.client.acquire(paths, wait_s=timeout_s, work=_work_label())
-        return await _acquired(grant, f"{len(grant.leases)} lease(s) held after waiting")
-
-    def _work_label() -> str | None:
-        return f"work {bridge.work_id}" if bridge.work_id else None
-
-    # -- memory and context -----------------------------------------------------------------
-
-    @tool
-    async def remember(
-        text: str,
-        paths: list[str] = [],  # noqa: B006
-        tags: list[str] = [],  # noqa: B006
-        ttl_days: Annotated[float | None, Field(gt=0, le=3650)] = None,
-    ) -> Memory:
-        """Record a piece of knowledge for the team, about some paths, optionally expiring."""
-        return await bridge.client.remember(
-            MemoryCreate(text=text, paths=paths, tags=tags, ttl_days=ttl_days)
-        )
-
-    @tool
-    async def forget(memory_id: int) -> Forgotten:
-        """Remove a memory that is wrong or obsolete."""
-        await bridge.client.forget(memory_id)
-        return Forgotten(memory_id=memory_id)
-
-    @tool
-    async def recall(query: str = "", paths: list[str] = []) -> Memories:  # noqa: B006
-        """Search the team's memories (full text), optionally only those about some paths.
-        Memories marked stale describe files that changed a lot since."""
-        return Memories(memories=await bridge.client.recall(query or None, paths))
-
-    @tool
-    async def context() -> ContextDoc:
-        """The long-term project document (conventions, architecture, decisions)."""
-        return await bridge.client.context()
-
-    @tool
-    async def context_update(
-        text: Annotated[str, Field(description="The whole new document.")],
-        expected_version: Annotated[
-            int, Field(description="The version you read; refused if it moved on since.")
-        ],
-    ) -> ContextDoc:
-        """Replace the context document, unless someone updated it since you read it."""
-        return await bridge.client.update_context(text, expected_version)
 
     # -- messages ---------------------------------------------------------------------------
 
