@@ -1,59 +1,30 @@
-"""The leasefs MCP server: team state, work sessions, leases, memory and messages as tools.
+"""The leasefs MCP server: the tools of `mcp_bridge.tools` assembled over one session's Bridge.
 
-Every tool is a thin wrapper over the typed client; every answer is a pydantic model, so the
-model reads JSON text and the client gets structured content. Coordinator refusals become
-tool errors with the coordinator's sentence, never a crash.
-
-(No ``from __future__ import annotations`` here: the SDK reads the tools' annotations, and a
-resolver named in one is a local function it could not find from a string.)
+Every tool is a thin function of the typed client; every answer is a pydantic model, so the
+model reads JSON text and the client gets structured content. Here each tool gets the
+session's bridge bound, its ``leasefs_`` name, and coordinator refusals turned into tool
+errors with the coordinator's sentence, never a crash.
 """
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
 import anyio
 from mcp.server import MCPServer
-from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, ElicitationResult
-from mcp.server.mcpserver import Context, Elicit, Resolve
+from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 import leasefs
-from leasefs import Identity, LeasefsError, LeaseHeld, resolve_identity, run_checks
-from leasefs.wire import (
-    Briefing,
-    ContextDoc,
-    Handoff,
-    Lease,
-    LeaseGrant,
-    Memory,
-    MemoryCreate,
-    Thread,
-    Work,
-    Zone,
-    any_overlap,
-    specs_overlap,
-)
+from leasefs import Identity, LeasefsError, resolve_identity
 
 from ._bridge import INBOX_URI, Bridge
-from ._results import (
-    Acquired,
-    CheckReport,
-    Forgotten,
-    Inspection,
-    Memories,
-    PathReport,
-    Released,
-    Started,
-    Switched,
-    Threads,
-    ZoneConfirmed,
-    ZoneQuestion,
-)
+from .tools import leases, memory, messages, team, work, zones
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,27 +38,16 @@ holds that file: call leasefs_check to see who and why, work on something else, 
 leasefs_ask, or wait for it with leasefs_lease_wait. Share lasting knowledge with
 leasefs_remember; read the project's context document with leasefs_context."""
 
-_MAX_INLINE_BYTES = 256 * 1024
-
-
-def _refusals_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except LeasefsError as exc:
-            raise ToolError(str(exc)) from exc
-        except ValidationError as exc:  # arguments the coordinator's models refuse
-            reasons = "; ".join(
-                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-                for e in exc.errors()
-            )
-            raise ToolError(f"invalid arguments: {reasons}") from exc
-
-    return wrapper
-
-
-PathList = Annotated[list[str], Field(description="Repository-relative paths, '/'-separated.")]
+TOOLS: tuple[Callable[..., Awaitable[BaseModel]], ...] = (
+    team.briefing, team.check,
+    work.start, work.finish, work.park, work.resume, work.cancel, work.inspect,
+    leases.lease_acquire, leases.lease_wait,
+    memory.remember, memory.forget, memory.recall, memory.context, memory.context_update,
+    messages.ask, messages.inbox, messages.thread, messages.reply,
+    zones.confirm_zone,
+    team.switch_workspace,
+)  # fmt: skip
+"""Every tool, in the order clients list them; each is served as ``leasefs_<its name>``."""
 
 
 def create_server(identity: Identity) -> MCPServer[Any]:
@@ -112,313 +72,78 @@ def create_server(identity: Identity) -> MCPServer[Any]:
         lifespan=lifespan,
         subscriptions=bus,
     )
-
-    def tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        wrapped = _refusals_as_tool_errors(fn)
-        server.add_tool(wrapped, name=f"leasefs_{fn.__name__}", description=fn.__doc__)
-        return wrapped
-
-    async def current_work(work_id: int | None) -> int:
-        chosen = work_id or bridge.work_id
-        if chosen is None:
-            raise ToolError("no work session: start one with leasefs_start, or pass work_id")
-        return chosen
-
-    # -- the team's state -------------------------------------------------------------------
-
-    @tool
-    async def briefing() -> Briefing:
-        """The team state to start a session with: the context document, active and parked
-        work with hand-off notes, who holds which files and who waits, relevant memories,
-        follow-ups, open conflicts, unread messages and the files changing most."""
-        return await bridge.client.briefing()
-
-    @tool
-    async def check(paths: PathList) -> CheckReport:
-        """For each path: who holds it and who waits, its latest versions, work sessions that
-        touch it and memories about it. Changes nothing."""
-        statuses = await bridge.client.holders(paths)
-        active = await bridge.client.list_work(["active"])
-        reports = []
-        for status in statuses:
-            history = await bridge.client.history(status.path, limit=5)
-            reports.append(
-                PathReport(
-                    path=status.path,
-                    lease=status.lease,
-                    waiters=[w.name for w in status.waiters],
-                    latest_version=history[0] if history else None,
-                    history=history,
-                    overlapping_work=[w for w in active if any_overlap(w.paths, [status.path])],
-                    memories=await bridge.client.recall(paths=[status.path], limit=5),
-                )
-            )
-        return CheckReport(paths=reports)
-
-    # -- work sessions ----------------------------------------------------------------------
-
-    @tool
-    async def start(
-        title: Annotated[str, Field(description="What you are about to do, in a line.")],
-        paths: Annotated[list[str], Field(description="Files or globs you expect to touch.")] = [],  # noqa: B006 - pydantic copies defaults
-        plan: Annotated[str, Field(description="How you mean to do it.")] = "",
-        lease: Annotated[
-            bool, Field(description="Take the leases on the listed files now (all or none).")
-        ] = False,
-    ) -> Started:
-        """Declare a work session; optionally lease its files ahead of editing. Reports other
-        agents' active work on the same paths."""
-        leases: list[Lease] = []
-        if lease:
-            literal = [p for p in paths if not set("*?[") & set(p)]
-            if literal:
-                try:
-                    leases = (await bridge.client.acquire(literal, work=title)).leases
-                except LeaseHeld as exc:
-                    raise ToolError(f"not started: {exc}") from exc
-        started = await bridge.client.start_work(title, paths, plan)
-        bridge.work_id = started.work.id
-        note = f"work {started.work.id} started"
-        if started.overlapping:
-            others = ", ".join(f"{w.owner.name}: {w.title!r}" for w in started.overlapping)
-            note += f"; it overlaps active work of {others} — coordinate with leasefs_ask"
-        return Started(work=started.work, leases=leases, overlapping=started.overlapping, note=note)
-
-    @tool
-    async def finish(
-        summary: Annotated[str, Field(description="What was done.")],
-        next_steps: list[str] = [],  # noqa: B006
-        decisions: list[str] = [],  # noqa: B006
-        learnings: list[str] = [],  # noqa: B006
-        failed_approaches: list[str] = [],  # noqa: B006
-        run_checks_first: Annotated[
-            bool, Field(description="Run the build/test commands of leasefs.toml first.")
-        ] = False,
-        work_id: int | None = None,
-    ) -> Released:
-        """End the work session with a hand-off and release its leases (the mount uploads the
-        files' real content; nothing passes through you)."""
-        chosen = await current_work(work_id)
-        checks = []
-        if run_checks_first and bridge.identity.repo is not None:
-            checks = await run_checks(bridge.identity.repo)
-        handoff = Handoff(
-            summary=summary, next_steps=next_steps, decisions=decisions, learnings=learnings,
-            failed_approaches=failed_approaches, checks=checks,
-        )  # fmt: skip
-        work = await bridge.client.finish_work(chosen, handoff)
-        released = await bridge.release_all()
-        bridge.work_id = None
-        failed = [c.name for c in checks if not c.passed]
-        note = f"work {chosen} finished; {len(released)} lease(s) released"
-        if checks:
-            note += f"; checks failed: {', '.join(failed)}" if failed else "; checks passed"
-        return Released(work=work, released=released, note=note)
-
-    @tool
-    async def park(
-        progress: Annotated[str, Field(description="Where the work stands.")],
-        notes: Annotated[str, Field(description="What the next agent should know.")] = "",
-        work_id: int | None = None,
-    ) -> Released:
-        """Pause the work session, release its leases, and leave it for any agent to resume."""
-        chosen = await current_work(work_id)
-        work = await bridge.client.park_work(chosen, progress, notes)
-        released = await bridge.release_all()
-        bridge.work_id = None
-        return Released(work=work, released=released, note=f"work {chosen} parked")
-
-    @tool
-    async def resume(work_id: int) -> Work:
-        """Take over a parked work session: you become its owner."""
-        work = await bridge.client.resume_work(work_id)
-        bridge.work_id = work.id
-        return work
-
-    @tool
-    async def cancel(work_id: int) -> Work:
-        """Cancel a work session (its owner only)."""
-        work = await bridge.client.cancel_work(work_id)
-        if bridge.work_id == work_id:
-            bridge.work_id = None
-        return work
-
-    @tool
-    async def inspect(work_id: int) -> Inspection:
-        """A work session with its owner's leases and the threads about it."""
-        work = await bridge.client.work(work_id)
-        leases = [
-            s
-            for s in await bridge.client.holders()
-            if s.lease and s.lease.holder.id == work.owner.id
-        ]
-        threads = [t for t in (await bridge.client.briefing()).unread if t.to == f"work:{work_id}"]
-        return Inspection(work=work, leases=leases, threads=threads)
-
-    # -- leases -----------------------------------------------------------------------------
-
-    async def _acquired(grant: LeaseGrant, note: str) -> Acquired:
-        contents: dict[str, str | None] = {}
-        for lease in grant.leases:
-            version = grant.versions.get(lease.path)
-            if version is None or version.hash is None or (version.size or 0) > _MAX_INLINE_BYTES:
-                contents[lease.path] = None
-                continue
-            data = await bridge.client.read_blob(version.hash)
-            try:
-                contents[lease.path] = data.decode()
-            except UnicodeDecodeError:
-                contents[lease.path] = None
-        return Acquired(leases=grant.leases, contents=contents, note=note)
-
-    @tool
-    async def lease_acquire(paths: PathList) -> Acquired:
-        """Take leases on all the paths now, or none if any is held by someone else."""
-        grant = await bridge.client.acquire(paths, work=_work_label())
-        return await _acquired(grant, f"{len(grant.leases)} lease(s) held")
-
-    @tool
-    async def lease_wait(
-        paths: PathList,
-        timeout_s: Annotated[float, Field(ge=0, le=600)] = 60.0,
-    ) -> Acquired:
-        """Wait (first come, first served) until all the paths are free, then lease them; returns
-        each path's latest content. Woken by the release itself."""
-        grant = await bridge.client.acquire(paths, wait_s=timeout_s, work=_work_label())
-        return await _acquired(grant, f"{len(grant.leases)} lease(s) held after waiting")
-
-    def _work_label() -> str | None:
-        return f"work {bridge.work_id}" if bridge.work_id else None
-
-    # -- memory and context -----------------------------------------------------------------
-
-    @tool
-    async def remember(
-        text: str,
-        paths: list[str] = [],  # noqa: B006
-        tags: list[str] = [],  # noqa: B006
-        ttl_days: Annotated[float | None, Field(gt=0, le=3650)] = None,
-    ) -> Memory:
-        """Record a piece of knowledge for the team, about some paths, optionally expiring."""
-        return await bridge.client.remember(
-            MemoryCreate(text=text, paths=paths, tags=tags, ttl_days=ttl_days)
+    for fn in TOOLS:
+        server.add_tool(
+            _refusals_as_tool_errors(_bind(fn, bridge)),
+            name=f"leasefs_{fn.__name__}",
+            description=_description(fn),
         )
-
-    @tool
-    async def forget(memory_id: int) -> Forgotten:
-        """Remove a memory that is wrong or obsolete."""
-        await bridge.client.forget(memory_id)
-        return Forgotten(memory_id=memory_id)
-
-    @tool
-    async def recall(query: str = "", paths: list[str] = []) -> Memories:  # noqa: B006
-        """Search the team's memories (full text), optionally only those about some paths.
-        Memories marked stale describe files that changed a lot since."""
-        return Memories(memories=await bridge.client.recall(query or None, paths))
-
-    @tool
-    async def context() -> ContextDoc:
-        """The long-term project document (conventions, architecture, decisions)."""
-        return await bridge.client.context()
-
-    @tool
-    async def context_update(
-        text: Annotated[str, Field(description="The whole new document.")],
-        expected_version: Annotated[
-            int, Field(description="The version you read; refused if it moved on since.")
-        ],
-    ) -> ContextDoc:
-        """Replace the context document, unless someone updated it since you read it."""
-        return await bridge.client.update_context(text, expected_version)
-
-    # -- messages ---------------------------------------------------------------------------
-
-    @tool
-    async def ask(
-        to: Annotated[str, Field(description="'team', 'agent:<name or id>' or 'work:<id>'.")],
-        topic: str,
-        question: str,
-        paths: list[str] = [],  # noqa: B006
-    ) -> Thread:
-        """Ask an agent, the owner of a work session, or the whole team. Answers arrive in your
-        inbox (and as a notification on the leasefs://inbox resource)."""
-        return await bridge.client.ask(to, topic, question, paths)
-
-    @tool
-    async def inbox() -> Threads:
-        """Threads with messages you have not read yet."""
-        return Threads(threads=await bridge.client.inbox())
-
-    @tool
-    async def thread(thread_id: int) -> Thread:
-        """A whole thread, every message in order."""
-        return await bridge.client.thread(thread_id)
-
-    @tool
-    async def reply(thread_id: int, body: str, close: bool = False) -> Thread:
-        """Answer in a thread; close it if the matter is settled."""
-        return await bridge.client.reply(thread_id, body, close=close)
-
-    async def _confirm_zones(path: str) -> list[Zone]:
-        return [
-            z
-            for z in await bridge.client.zones()
-            if z.level == "confirm" and specs_overlap(path, z.glob)
-        ]
-
-    def _can_ask(ctx: Context) -> bool:
-        capabilities = ctx.client_capabilities
-        return capabilities is not None and capabilities.elicitation is not None
-
-    async def ask_the_person(
-        path: str, ctx: Context
-    ) -> Elicit[ZoneQuestion] | CancelledElicitation:
-        """The question for the person at the client (asked only where the client can ask)."""
-        zones = await _confirm_zones(path)
-        if not zones or not _can_ask(ctx):
-            return CancelledElicitation()
-        name = bridge.client.agent.name if bridge.client.agent else bridge.identity.agent
-        reasons = "; ".join(f"{z.glob}: {z.reason}" for z in zones)
-        return Elicit(
-            f"Agent {name} asks to change {path}, in a protected zone ({reasons}). Allow it?",
-            ZoneQuestion,
-        )
-
-    @tool
-    async def confirm_zone(
-        path: Annotated[str, Field(description="The file you need to change.")],
-        ctx: Context,
-        answer: Annotated[ElicitationResult[ZoneQuestion], Resolve(ask_the_person)],
-    ) -> ZoneConfirmed:
-        """Ask the person at your client to let you change a file in a zone that needs
-        confirmation. Where the client cannot ask, says which command a person can run."""
-        name = bridge.client.agent.name if bridge.client.agent else bridge.identity.agent
-        if not await _confirm_zones(path):
-            raise ToolError(f"no zone needing confirmation covers {path}; nothing to confirm")
-        if not _can_ask(ctx):
-            raise ToolError(
-                "this client cannot ask a person; ask one to run: "
-                f"leasefs zone allow {path} --for {name!r}"
-            )
-        if isinstance(answer, AcceptedElicitation) and answer.data.allow:
-            await bridge.client.allow_zone(path, name)
-            return ZoneConfirmed(path=path, allowed=True, note=f"{name} may now change {path}")
-        return ZoneConfirmed(path=path, allowed=False, note=f"the person said no ({answer.action})")
-
-    @tool
-    async def switch_workspace(name: str) -> Switched:
-        """Act for another workspace (another repository) from now on."""
-        await bridge.switch_workspace(name)
-        return Switched(workspace=name, agent=bridge.identity.agent, agent_id=bridge.agent_id)
 
     @server.resource(
         INBOX_URI, name="inbox", description="Unread threads; updated as messages arrive."
     )
     async def inbox_resource() -> str:
-        unread = (await bridge.client.briefing()).unread  # reading it marks nothing as read
-        return Threads(threads=unread).model_dump_json()
+        return (await messages.unread(bridge)).model_dump_json()
 
     return server
+
+
+def _refusals_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except LeasefsError as exc:
+            raise ToolError(str(exc)) from exc
+        except ValidationError as exc:  # arguments the coordinator's models refuse
+            reasons = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors()
+            )
+            raise ToolError(f"invalid arguments: {reasons}") from exc
+
+    return wrapper
+
+
+def _bind(fn: Callable[..., Awaitable[R]], bridge: Bridge) -> Callable[..., Awaitable[R]]:
+    """``fn`` with the session's bridge as its first argument, showing a signature without it:
+    the SDK builds a tool's schema, and a resolver's plan, from the signature it sees. A
+    resolver named in a parameter (``Resolve(f)``) gets the same bridge."""
+    signature = inspect.signature(fn)
+    first, *rest = signature.parameters.values()
+    if first.name != "bridge":
+        raise TypeError(f"{fn.__qualname__} must take the bridge as its first parameter")
+    params = [p.replace(annotation=_bind_resolvers(p.annotation, bridge)) for p in rest]
+    if any(isinstance(p.annotation, str) for p in params):
+        raise TypeError(f"{fn.__qualname__}: the SDK needs real annotations, not strings")
+
+    @functools.wraps(fn)
+    async def bound(*args: Any, **kwargs: Any) -> R:
+        return await fn(bridge, *args, **kwargs)
+
+    bound.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    bound.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not p.empty}
+    if signature.return_annotation is not signature.empty:
+        bound.__annotations__["return"] = signature.return_annotation
+    return bound
+
+
+def _bind_resolvers(annotation: Any, bridge: Bridge) -> Any:
+    """``Annotated[T, Resolve(f)]`` with ``f`` bound to the bridge; any other annotation as is."""
+    if get_origin(annotation) is not Annotated:
+        return annotation
+    base, *metadata = get_args(annotation)
+    if not any(isinstance(m, Resolve) for m in metadata):
+        return annotation
+    metadata = [Resolve(_bind(m.fn, bridge)) if isinstance(m, Resolve) else m for m in metadata]
+    return Annotated.__class_getitem__((base, *metadata))
+
+
+def _description(fn: Callable[..., object]) -> str:
+    """The tool's docstring as clients have always read it: its lines after the first indented
+    by eight spaces, as they were when the tools were closures inside `create_server`."""
+    first, *rest = inspect.cleandoc(fn.__doc__ or "").splitlines() or [""]
+    return "\n".join([first, *(f"        {line}" if line else line for line in rest)])
 
 
 def run(identity: Identity) -> None:

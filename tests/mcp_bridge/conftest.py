@@ -1,10 +1,11 @@
-"""MCP sessions over stdio with the SDK's real client, against a real coordinator."""
+"""MCP sessions over stdio with the SDK's real client, and bare bridges for calling the tool
+functions directly, both against a real coordinator."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from leasefs import Identity
+from mcp_bridge import Bridge
 from tests.helpers import CoordinatorProcess
 
 
@@ -54,3 +57,27 @@ def structured(result: Any) -> Any:
 
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+BridgeFactory = Callable[[str], Awaitable[Bridge]]
+
+
+@pytest.fixture
+async def make_bridge(
+    coordinator: CoordinatorProcess, workspace_name: str
+) -> AsyncIterator[BridgeFactory]:
+    """``await make_bridge("alice")``: a connected Bridge acting as that agent, with no MCP
+    transport, to call the tool functions with; every client is closed afterwards."""
+    bridges: list[Bridge] = []
+
+    async def factory(name: str) -> Bridge:
+        bridge = Bridge(Identity(coordinator=coordinator.url, workspace=workspace_name, agent=name))
+        bridges.append(bridge)
+        await bridge.connect()
+        return bridge
+
+    try:
+        yield factory
+    finally:
+        for bridge in bridges:
+            await bridge.client.aclose()

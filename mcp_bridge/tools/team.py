@@ -1,0 +1,43 @@
+"""The team's state: the briefing to start with, who holds and touches which paths, and
+which team (workspace) this session acts for."""
+
+from leasefs.wire import Briefing, any_overlap
+
+from .._bridge import Bridge
+from .._results import CheckReport, PathReport, Switched
+from . import PathList
+
+
+async def briefing(bridge: Bridge) -> Briefing:
+    """The team state to start a session with: the context document, active and parked
+    work with hand-off notes, who holds which files and who waits, relevant memories,
+    follow-ups, open conflicts, unread messages and the files changing most."""
+    return await bridge.client.briefing()
+
+
+async def check(bridge: Bridge, paths: PathList) -> CheckReport:
+    """For each path: who holds it and who waits, its latest versions, work sessions that
+    touch it and memories about it. Changes nothing."""
+    statuses = await bridge.client.holders(paths)
+    active = await bridge.client.list_work(["active"])
+    reports = []
+    for status in statuses:
+        history = await bridge.client.history(status.path, limit=5)
+        reports.append(
+            PathReport(
+                path=status.path,
+                lease=status.lease,
+                waiters=[w.name for w in status.waiters],
+                latest_version=history[0] if history else None,
+                history=history,
+                overlapping_work=[w for w in active if any_overlap(w.paths, [status.path])],
+                memories=await bridge.client.recall(paths=[status.path], limit=5),
+            )
+        )
+    return CheckReport(paths=reports)
+
+
+async def switch_workspace(bridge: Bridge, name: str) -> Switched:
+    """Act for another workspace (another repository) from now on."""
+    await bridge.switch_workspace(name)
+    return Switched(workspace=name, agent=bridge.identity.agent, agent_id=bridge.agent_id)
