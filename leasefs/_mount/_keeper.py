@@ -138,7 +138,7 @@ class LeaseKeeper:
                 )
             except LeasefsError as exc:
                 if isinstance(exc, CoordinatorUnavailable):
-                    self._reachable = False
+                    self._unreachable()
                 raise refusal(exc) from exc
             self._reachable = True
             self.leases.answered(sent_at)
@@ -221,7 +221,7 @@ class LeaseKeeper:
             try:
                 result = await self._client.renew()
             except CoordinatorUnavailable as exc:
-                self._reachable = False
+                self._unreachable()
                 log.warning("renewal failed, coordinator unreachable: %s", exc)
                 continue
             except LeasefsError as exc:
