@@ -4,6 +4,7 @@
 `after_write_release`. `run_mount` serves it under trio, `unmount` takes it away from outside.
 """
 
+from ._base import FILES_BY_INODE as FILES_BY_INODE
 from ._errors import fuse_handler as fuse_handler
 from ._errors import quiet_handler as quiet_handler
 from ._handles import FileHandle as FileHandle
@@ -27,6 +28,7 @@ from ._passthrough import Passthrough as Passthrough
 __all__ = [
     "DEFAULT_MAX_TASKS",
     "DEFAULT_TIMEOUT",
+    "FILES_BY_INODE",
     "ROOT_INODE",
     "FileHandle",
     "HandleTable",

@@ -19,12 +19,19 @@ from pyfuse3 import EntryAttributes, FileInfo, FileNameT, FUSEError, InodeT, Req
 
 from ._attrs import entry_attributes
 from ._handles import FileHandle, HandleTable
+from ._inode_files import InodeFiles
 from ._inodes import InodeId, InodeTable, join, split
 from ._kernel import KernelCaches
 from ._listings import ListingsByInode
 from ._mutation import Mutation
 
-__all__ = ["DEFAULT_TIMEOUT", "LISTINGS_BY_INODE", "LISTINGS_CACHED", "PassthroughBase"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "FILES_BY_INODE",
+    "LISTINGS_BY_INODE",
+    "LISTINGS_CACHED",
+    "PassthroughBase",
+]
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds the kernel may cache entries and attributes. Long is safe: nothing changes the
@@ -45,6 +52,12 @@ LISTINGS_BY_INODE = hasattr(pyfuse3.Operations, "directories_without_handles")
 (scripts/pyfuse3/build). The kernel then sends no OPENDIR and RELEASEDIR, a pair per folder
 listed, most of what a warm `git status` or `find` still cost with listings cached."""
 
+FILES_BY_INODE = hasattr(pyfuse3.Operations, "files_without_handles")
+"""Whether this pyfuse3 passes a file's inode to read, write and fsync once open answers
+ENOSYS (scripts/pyfuse3/build). The kernel then sends no OPEN and RELEASE per open(2), and
+keeps every file's pages across opens: a warm read never reaches the daemon. Without it every
+open(2) and close(2) is a request, most of what reading a warm tree costs."""
+
 
 class PassthroughBase(pyfuse3.Operations):
     """The directory behind `root_fd`, and what the handlers share to serve it."""
@@ -60,12 +73,14 @@ class PassthroughBase(pyfuse3.Operations):
         negative_timeout: float | None = None,
         inodes: InodeTable | None = None,
         handles: HandleTable | None = None,
+        file_handles: bool = not FILES_BY_INODE,
     ) -> None:
         """`root_fd`: the directory, opened (O_RDONLY|O_DIRECTORY) before mounting over it.
 
         The descriptor stays the caller's to close, after unmounting. `inodes` and `handles`:
         tables the caller shares with others (who counts open writers, who tells the kernel
-        of changes made underneath); fresh ones otherwise.
+        of changes made underneath); fresh ones otherwise. `file_handles`: serve open(2)
+        with a handle per open, as a stock pyfuse3 must (slower: two requests per open).
         """
         super().__init__()
         self._root = root_fd
@@ -74,6 +89,9 @@ class PassthroughBase(pyfuse3.Operations):
         self.negative_timeout = entry_timeout if negative_timeout is None else negative_timeout
         self._inodes = inodes if inodes is not None else InodeTable(os.fstat(root_fd))
         self._handles = handles if handles is not None else HandleTable()
+        # Read by pyfuse3 at mount time: open then answers ENOSYS (see FILES_BY_INODE).
+        self.files_without_handles = FILES_BY_INODE and not file_handles
+        self._files = InodeFiles()
         self._kernel = KernelCaches(root_fd, self._inodes)
         self._listings = ListingsByInode()
         self._removed_folders: dict[InodeId, os.stat_result] = {}  # until the kernel forgets
@@ -83,11 +101,12 @@ class PassthroughBase(pyfuse3.Operations):
     # -- hooks for the lease layer ---------------------------------------------------------
 
     async def before_mutation(
-        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext
+        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext | None
     ) -> None:
         """Called before any request changes `paths` (repository-relative; '' is the root).
 
-        `ctx` says who asks (``ctx.pid`` is the calling thread's id).
+        `ctx` says who asks (``ctx.pid`` is the calling thread's id); None for a write, which
+        pyfuse3 passes no context.
 
         May wait (with a deadline: a FUSE request cannot be interrupted) and may refuse by
         raising `FUSEError` (EBUSY). Called again with the new paths if a rename elsewhere
@@ -98,7 +117,7 @@ class PassthroughBase(pyfuse3.Operations):
         """Called once an open that could write is closed (its backing descriptor already is).
 
         `path` is the path the file was opened under. Errors are logged, never reported.
-        Does nothing here.
+        Only with `file_handles`: without, the kernel tells of no close. Does nothing here.
         """
 
     # -- for owners and subclasses ---------------------------------------------------------
@@ -126,10 +145,6 @@ class PassthroughBase(pyfuse3.Operations):
             raise FUSEError(errno.ESTALE if stale else errno.ENOENT)
         return path
 
-    def handle_path(self, fh: FileHandle) -> str:
-        """The path the open file `fh` was opened under (what its lease was taken on)."""
-        return self._handles.file(fh).path
-
     def _readable_path(self, inode: InodeId) -> str:
         """Where to read `inode`: its path, or the one it had until replaced a moment ago."""
         path = self._inodes.path_of(inode)
@@ -139,8 +154,15 @@ class PassthroughBase(pyfuse3.Operations):
             raise FUSEError(errno.ENOENT)
         return path
 
+    @property
+    def sees_opens(self) -> bool:
+        """Whether the kernel tells of every open and close (`file_handles`), so that
+        `write_handles` counts them; without, it sends neither."""
+        return not self.files_without_handles
+
     def write_handles(self, path: str) -> int:
-        """How many opens that could write are open under `path` right now."""
+        """How many opens that could write are open under `path` right now (0 unless
+        `sees_opens`)."""
         return self._handles.writers(path)
 
     async def invalidate_path(self, path: str) -> None:
@@ -151,6 +173,7 @@ class PassthroughBase(pyfuse3.Operations):
     def close_handles(self) -> None:
         """Close the backing descriptors of every open left (after unmounting)."""
         self._handles.close_all()
+        self._files.close_all()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -180,15 +203,60 @@ class PassthroughBase(pyfuse3.Operations):
         path = self._inodes.path_of(inode)
         if path is not None:
             return self._lstat(path)
-        fd = self._handles.fd_for(inode)  # unlinked but still open somewhere
+        fd = self._any_fd(inode)  # unlinked but still open somewhere
         if fd is not None:
             return os.fstat(fd)
         if (removed := self._removed_folders.get(inode)) is not None:
             return removed
         return self._lstat(self._readable_path(inode))
 
+    def _any_fd(self, inode: InodeId) -> int | None:
+        """A backing descriptor open on `inode`, if any: the way to reach a file that has no
+        name left, and a cheaper one than opening it again."""
+        fd = self._handles.fd_for(inode)
+        return fd if fd is not None else self._files.any_fd(inode)
+
+    def _file_fd(self, inode: InodeId, *, writable: bool) -> int:
+        """The backing descriptor to read (or write) `inode` through, without file handles:
+        the one kept for it, or the file opened by its path and kept."""
+        fd = self._files.get(inode, writable=writable)
+        if fd is not None:
+            return fd
+        if self._files.is_pinned(inode):
+            raise FUSEError(errno.EBADF)  # no name left to open it by for writing
+        path = self._path_to_write(inode) if writable else self._readable_path(inode)
+        fd, can_read = _open_backing(self._root, path, writable=writable)
+        self._files.put(inode, fd, writable=writable, readable=can_read)
+        return fd
+
+    def _keep_reachable(self, path: str) -> InodeId | None:
+        """`path`'s name is about to go (unlink, or a rename over it): keep a descriptor of
+        its file while the kernel may still have it open, since without file handles
+        nothing else would reach it. Returns the inode pinned, to `_files.forget` if the
+        change then fails."""
+        if not self.files_without_handles:
+            return None
+        inode = self._inodes.id_of(path)
+        if (
+            inode is None
+            or self._inodes.kind_of(inode) != stat.S_IFREG
+            or self._inodes.lookups(inode) == 0
+        ):
+            return None
+        if self._files.any_fd(inode) is None:
+            try:
+                fd, can_read = _open_backing(self._root, path, writable=True)
+            except OSError:
+                return None  # gone already, or not ours to open: nothing to keep
+            self._files.put(inode, fd, writable=True, readable=can_read)
+        self._files.pin(inode)
+        return inode
+
     async def _admit(
-        self, ctx: RequestContext, kind: Mutation, resolve: Callable[[], tuple[str, ...]]
+        self,
+        ctx: RequestContext | None,
+        kind: Mutation,
+        resolve: Callable[[], tuple[str, ...]],
     ) -> tuple[str, ...]:
         """Pass the `before_mutation` hook; return the paths as they are once it has."""
         paths = resolve()
@@ -244,3 +312,18 @@ class PassthroughBase(pyfuse3.Operations):
 def _rel(path: str) -> str:
     """A repository path as an argument relative to the root descriptor."""
     return path or "."
+
+
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_backing(root: int, path: str, *, writable: bool) -> tuple[int, bool]:
+    """Open a backing file to serve reads (and writes, if `writable`) of every open of it;
+    returns the descriptor and whether it can read. A file we may write but not read (a
+    user's mount, mode 0200) gets a write-only one."""
+    if not writable:
+        return os.open(_rel(path), os.O_RDONLY | _OPEN_FLAGS, dir_fd=root), True
+    try:
+        return os.open(_rel(path), os.O_RDWR | _OPEN_FLAGS, dir_fd=root), True
+    except PermissionError:
+        return os.open(_rel(path), os.O_WRONLY | _OPEN_FLAGS, dir_fd=root), False

@@ -1,9 +1,18 @@
 """File I/O: opening and creating files, reading, writing, syncing and closing them.
 
-Every open holds a backing descriptor in the handle table, and reads and writes are pread and
-pwrite on it, synchronously (no writeback cache), so an error is reported by the call that
-met it. An open that could write passes the `before_mutation` hook first; closing it calls
-`after_write_release`.
+Reads and writes are pread and pwrite on a backing descriptor, synchronously (no writeback
+cache), so an error is reported by the call that met it. Two ways to get that descriptor:
+
+- *without file handles* (the patched pyfuse3's `files_without_handles`): `open` answers
+  ENOSYS, after which the kernel sends no OPEN or RELEASE at all and keeps every file's
+  pages; requests name the inode, served by the descriptors kept in `InodeFiles`.
+- *with file handles* (`file_handles=True`, and a stock pyfuse3): every open holds its own
+  backing descriptor in the handle table; closing one that could write calls
+  `after_write_release`.
+
+Either way a write passes the `before_mutation` hook first (every write, not the open: an
+open is not a change, and without handles it is not even seen), and so does a truncating
+open when the kernel truncates inside OPEN (with handles: FUSE_CAP_ATOMIC_O_TRUNC).
 """
 
 from __future__ import annotations
@@ -42,12 +51,17 @@ class FileHandlers(PassthroughBase):
 
     @fuse_handler
     async def open(self, inode: InodeT, flags: FlagT, ctx: RequestContext) -> FileInfo:
+        if self.files_without_handles:
+            # Answered once: the kernel then opens every file itself (FUSE's no_open), and a
+            # truncating open comes as a setattr of the size, which `setattr` admits.
+            raise FUSEError(errno.ENOSYS)
         ino = InodeId(inode)
         truncate = bool(flags & os.O_TRUNC)
         writable = truncate or (flags & os.O_ACCMODE) != os.O_RDONLY
-        if writable:
-            kind = Mutation.TRUNCATE if truncate else Mutation.WRITE_OPEN
-            (path,) = await self._admit(ctx, kind, lambda: (self._path_to_write(ino),))
+        if truncate:
+            (path,) = await self._admit(ctx, Mutation.TRUNCATE, lambda: (self._path_to_write(ino),))
+        elif writable:
+            path = self._path_to_write(ino)
         else:
             path = self._readable_path(ino)
         fd = os.open(_rel(path), _backing_flags(flags), dir_fd=self._root)
@@ -69,6 +83,8 @@ class FileHandlers(PassthroughBase):
         (path,) = await self._admit(
             ctx, Mutation.CREATE, lambda: (self._child(parent_inode, name),)
         )
+        if self.files_without_handles:
+            return self._create_without_handle(path, mode, flags, ctx)
         base = _backing_flags(flags) | os.O_CREAT
         try:
             fd = os.open(path, base | os.O_EXCL, stat.S_IMODE(mode), dir_fd=self._root)
@@ -90,6 +106,34 @@ class FileHandlers(PassthroughBase):
             os.close(fd)
             raise
 
+    def _create_without_handle(
+        self, path: str, mode: ModeT, flags: FlagT, ctx: RequestContext
+    ) -> tuple[FileInfo, EntryAttributes]:
+        """Create (or open) `path` with a descriptor kept for its inode: read-write whatever
+        the caller asked, since every later open of the file shares it (no O_APPEND either:
+        the kernel sends each write's offset, at the end for an appending open)."""
+        base = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, base | os.O_EXCL, stat.S_IMODE(mode), dir_fd=self._root)
+            created = True
+        except FileExistsError:
+            if flags & os.O_EXCL:
+                raise
+            fd = os.open(path, base & ~os.O_CREAT, dir_fd=self._root)
+            created = False
+        try:
+            if not created and flags & os.O_TRUNC:
+                os.ftruncate(fd, 0)  # the kernel takes the file for new: it truncates nothing
+            st = os.fstat(fd)
+            if created:
+                st = self._settle_new(path, st, mode, ctx, fd)
+            entry = self._remember(path, st)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._files.put(InodeId(entry.st_ino), fd, writable=True)
+        return FileInfo(fh=0, keep_cache=True), entry
+
     def _new_open(self, fd: int, inode: InodeId, path: str, writable: bool) -> FileInfo:
         st = os.fstat(fd)
         fh = self._handles.add_file(OpenFile(fd, inode, path, writable))
@@ -100,10 +144,14 @@ class FileHandlers(PassthroughBase):
 
     @fuse_handler
     async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
+        """`fh` is the inode without file handles (the patched pyfuse3 passes it there)."""
         # Into one buffer reused for every read: pyfuse3 copies the reply out before any other
         # task runs, and nothing here awaits between filling the buffer and returning it.
         # (A fresh bytes object per 128 KiB request was a seventh of a large read's cost.)
-        fd = self._handles.file(FileHandle(fh)).fd
+        if self.files_without_handles:
+            fd = self._file_fd(InodeId(fh), writable=False)
+        else:
+            fd = self._handles.file(FileHandle(fh)).fd
         if size > len(self._read_buffer):
             return os.pread(fd, size, off)
         done = os.preadv(fd, [self._read_buffer[:size]], off)
@@ -111,12 +159,27 @@ class FileHandlers(PassthroughBase):
 
     @fuse_handler
     async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
-        fd = self._handles.file(FileHandle(fh)).fd
+        ino, fd = await self._admit_write(fh)
         view = memoryview(buf)
         done = 0
         while done < len(view):  # the kernel needs all of it written (no direct_io)
             done += os.pwrite(fd, view[done:], off + done)
+        if others := self._inodes.others_of_file(ino):
+            await self._kernel.drop(others, attributes_only=False)  # its other hard links
         return done
+
+    async def _admit_write(self, fh: FileHandleT) -> tuple[InodeId, int]:
+        """Pass `before_mutation` for a write through `fh`; the inode and the descriptor
+        to write with."""
+        if self.files_without_handles:
+            ino = InodeId(fh)
+            if self._inodes.path_of(ino) is None and self._files.is_pinned(ino):
+                return ino, self._file_fd(ino, writable=True)  # no name left: nobody else's
+            await self._admit(None, Mutation.WRITE, lambda: (self._path_to_write(ino),))
+            return ino, self._file_fd(ino, writable=True)
+        opened = self._handles.file(FileHandle(fh))
+        await self._admit(None, Mutation.WRITE, lambda: (opened.path,))
+        return opened.inode, opened.fd
 
     async def flush(self, fh: FileHandleT) -> None:
         """Not served: ENOSYS once makes the kernel stop sending FLUSH on every close(2).
@@ -129,11 +192,20 @@ class FileHandlers(PassthroughBase):
 
     @fuse_handler
     async def fsync(self, fh: FileHandleT, datasync: bool) -> None:
-        fd = self._handles.file(FileHandle(fh)).fd
-        await trio.to_thread.run_sync(os.fdatasync if datasync else os.fsync, fd)
+        if self.files_without_handles:
+            # Our own copy: the kept one may be closed (evicted, forgotten) while we wait.
+            fd = os.dup(self._file_fd(InodeId(fh), writable=False))
+        else:
+            fd = os.dup(self._handles.file(FileHandle(fh)).fd)
+        try:
+            await trio.to_thread.run_sync(os.fdatasync if datasync else os.fsync, fd)
+        finally:
+            os.close(fd)
 
     @quiet_handler
     async def release(self, fh: FileHandleT) -> None:
+        if self.files_without_handles:
+            return  # a file made by `create` before the kernel knew to send no release
         handle = FileHandle(fh)
         opened = self._handles.pop_file(handle)
         os.close(opened.fd)

@@ -102,6 +102,10 @@ class HandleTable:
         """How many write handles are open that were opened under `path`."""
         return self._writers.get(path, 0)
 
+    def writing(self) -> frozenset[str]:
+        """The paths some write handle was opened under and is still open."""
+        return frozenset(self._writers)
+
     def fd_for(self, inode: InodeId) -> int | None:
         """Any descriptor open on `inode`: the way to reach a file that has no name left, and
         a cheaper way than opening it again (the kernel asks for an extended attribute on

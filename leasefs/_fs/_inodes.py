@@ -69,6 +69,7 @@ class InodeTable:
             ROOT_INODE: _Node("", _key(root), stat.S_IFDIR, lookups=1)
         }
         self._by_path: dict[str, InodeId] = {"": ROOT_INODE}
+        self._by_key: dict[tuple[int, int], list[InodeId]] = {_key(root): [ROOT_INODE]}
         self._next_fallback = _FALLBACK_START
 
     def __len__(self) -> int:
@@ -105,6 +106,15 @@ class InodeTable:
         node = self._nodes.get(inode)
         return node is not None and node.key == _key(st)
 
+    def others_of_file(self, inode: InodeId) -> list[InodeId]:
+        """The other inodes the kernel holds for `inode`'s backing file: its other hard links,
+        each an inode of its own to the kernel, with caches of its own."""
+        node = self._nodes.get(inode)
+        if node is None:
+            return []
+        sharing = self._by_key.get(node.key, [])
+        return [other for other in sharing if other != inode] if len(sharing) > 1 else []
+
     def lookups(self, inode: InodeId) -> int:
         node = self._nodes.get(inode)
         return 0 if node is None else node.lookups
@@ -127,6 +137,7 @@ class InodeTable:
         inode = self._free_number(st.st_ino)
         self._nodes[inode] = _Node(path, _key(st), stat.S_IFMT(st.st_mode))
         self._by_path[path] = inode
+        self._by_key.setdefault(_key(st), []).append(inode)
         return inode
 
     def lookup(self, path: str, st: os.stat_result) -> InodeId:
@@ -204,11 +215,20 @@ class InodeTable:
         node.path = None
         if node.lookups <= 0:
             del self._nodes[inode]
+            self._unkey(inode, node)
 
     def _drop(self, inode: InodeId) -> None:
         node = self._nodes.pop(inode)
         if node.path is not None and self._by_path.get(node.path) == inode:
             del self._by_path[node.path]
+        self._unkey(inode, node)
+
+    def _unkey(self, inode: InodeId, node: _Node) -> None:
+        sharing = self._by_key.get(node.key)
+        if sharing is not None and inode in sharing:
+            sharing.remove(inode)
+            if not sharing:
+                del self._by_key[node.key]
 
     def _free_number(self, preferred: int) -> InodeId:
         if ROOT_INODE < preferred <= _MAX_INODE and preferred not in self._nodes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 
 import pyfuse3
 import trio
@@ -48,6 +49,25 @@ class KernelCaches:
         name = os.fsencode(split(path)[1])
         deleted = inode if st is None else None
         await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+
+    async def drop(self, inodes: Iterable[InodeId], *, attributes_only: bool) -> None:
+        """Drop the kernel's cached attributes (and pages, unless `attributes_only`) of
+        `inodes`: other inodes of a file just changed through one of them (its other hard
+        links, each an inode of its own to the kernel, whose caches it does not update).
+
+        In a worker thread: the kernel call waits while a request on one of those inodes
+        holds its pages, and that request needs this thread to be answered. Never pass the
+        inode of the request being served (its pages may be held for this very request).
+        """
+        todo = list(inodes)
+        if todo and pyfuse3.trio_token is not None:
+            await trio.to_thread.run_sync(_invalidate, todo, attributes_only)
+
+
+def _invalidate(inodes: list[InodeId], attributes_only: bool) -> None:
+    for inode in inodes:
+        with contextlib.suppress(FileNotFoundError):
+            pyfuse3.invalidate_inode(inode, attr_only=attributes_only)
 
 
 def _tell_kernel(

@@ -59,9 +59,12 @@ class MetadataHandlers(PassthroughBase):
     @quiet_handler
     async def forget(self, inode_list: Sequence[tuple[InodeT, int]]) -> None:
         for inode, count in inode_list:
-            self._inodes.forget(InodeId(inode), count)
-            if self._removed_folders and InodeId(inode) not in self._inodes:
-                self._removed_folders.pop(InodeId(inode), None)
+            ino = InodeId(inode)
+            self._inodes.forget(ino, count)
+            if ino not in self._inodes:
+                self._files.forget(ino)
+                if self._removed_folders:
+                    self._removed_folders.pop(ino, None)
 
     @fuse_handler
     async def getattr(self, inode: InodeT, ctx: RequestContext) -> EntryAttributes:
@@ -93,7 +96,7 @@ class MetadataHandlers(PassthroughBase):
             kind = Mutation.TRUNCATE if fields.update_size else Mutation.SETATTR
             (path,) = await self._admit(ctx, kind, lambda: (self.path_of(ino),))
         if fd is None and path is None:
-            fd = self._handles.fd_for(ino)
+            fd = self._any_fd(ino)
             if fd is None:
                 raise FUSEError(errno.ENOENT)
         rel = _rel(path or "")
@@ -124,6 +127,8 @@ class MetadataHandlers(PassthroughBase):
                 _libc.futimens(fd, atime, mtime)
             else:
                 _libc.utimensat(self._root, rel, atime, mtime)
+        if fields.update_size and (others := self._inodes.others_of_file(ino)):
+            await self._kernel.drop(others, attributes_only=False)  # its other hard links
         return self._attributes(self._stat_inode(ino, fd), ino)
 
     def _truncate(self, rel: str, size: int) -> None:

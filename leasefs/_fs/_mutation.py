@@ -10,7 +10,7 @@ __all__ = ["Mutation"]
 class Mutation(enum.StrEnum):
     """What a request is about to do to the paths it names."""
 
-    WRITE_OPEN = "write-open"  # open for writing, without O_TRUNC
+    WRITE = "write"  # a write(2) (or a shared mapping's writeback) into a file
     TRUNCATE = "truncate"  # open with O_TRUNC, or setattr of the size
     CREATE = "create"
     SETATTR = "setattr"  # mode, owner or times

@@ -1,7 +1,8 @@
 """Names made, moved and removed: mknod, symlink, link, rename and unlink.
 
 Each passes the `before_mutation` hook with every path it changes (both, for a rename or a
-link), then tells the inode table, so that inodes keep following their files.
+link), then tells the inode table, so that inodes keep following their files. A file whose
+name goes away keeps a descriptor while the kernel knows it (`_keep_reachable`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ class NamespaceHandlers(PassthroughBase):
         (path,) = await self._admit(
             ctx, Mutation.UNLINK, lambda: (self._child(parent_inode, name),)
         )
-        os.unlink(path, dir_fd=self._root)
+        pinned = self._keep_reachable(path)
+        try:
+            os.unlink(path, dir_fd=self._root)
+        except BaseException:
+            if pinned is not None:
+                self._files.forget(pinned)
+            raise
         self._inodes.unlinked(path)
 
     @fuse_handler
@@ -83,10 +90,20 @@ class NamespaceHandlers(PassthroughBase):
                 self._child(parent_inode_new, name_new),
             ),
         )
-        if flags:
-            _libc.renameat2(self._root, old, new, flags)
-        else:
-            os.rename(old, new, src_dir_fd=self._root, dst_dir_fd=self._root)
+        replaced = None
+        if not flags & pyfuse3.RENAME_EXCHANGE and self._inodes.id_of(old) != self._inodes.id_of(
+            new
+        ):
+            replaced = self._keep_reachable(new)
+        try:
+            if flags:
+                _libc.renameat2(self._root, old, new, flags)
+            else:
+                os.rename(old, new, src_dir_fd=self._root, dst_dir_fd=self._root)
+        except BaseException:
+            if replaced is not None:
+                self._files.forget(replaced)
+            raise
         if flags & pyfuse3.RENAME_EXCHANGE:
             self._inodes.exchanged(old, new)
         else:
@@ -113,4 +130,9 @@ class NamespaceHandlers(PassthroughBase):
             dst_dir_fd=self._root,
             follow_symlinks=False,
         )
-        return self._remember(new, self._lstat(new))
+        entry = self._remember(new, self._lstat(new))
+        # Each name of the file is an inode of its own to the kernel, and the kernel updates
+        # the link count of none of them: the one linked and the others are stale.
+        stale = [ino, *self._inodes.others_of_file(ino)]
+        await self._kernel.drop(stale, attributes_only=True)
+        return entry

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from ._base import FILES_BY_INODE
 from ._mounting import DEFAULT_MAX_TASKS, run_mount
 from ._passthrough import DEFAULT_TIMEOUT, Passthrough
 
@@ -36,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tasks", type=int, default=DEFAULT_MAX_TASKS)
     parser.add_argument(
         "--allow-other", action="store_true", help="let users other than us use the mount"
+    )
+    parser.add_argument(
+        "--file-handles",
+        action="store_true",
+        help="serve every open(2) and close(2) as a request (as a stock pyfuse3 must)",
     )
     parser.add_argument("--debug", action="store_true", help="log every request")
     return parser
@@ -61,7 +67,12 @@ def main(
     directory = os.path.abspath(args.directory)
     root_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        ops = factory(root_fd, entry_timeout=args.entry_timeout, attr_timeout=args.attr_timeout)
+        ops = factory(
+            root_fd,
+            entry_timeout=args.entry_timeout,
+            attr_timeout=args.attr_timeout,
+            file_handles=args.file_handles or not FILES_BY_INODE,
+        )
         options = ["allow_other"] if args.allow_other else []
         trio.run(_serve, ops, directory, options, args.max_tasks, background)
     finally:

@@ -39,7 +39,7 @@ class XattrHandlers(PassthroughBase):
         if not path:
             # The root, or a file with no name left (the kernel asks for security.capability
             # on every write, also to an unlinked file still open): use a descriptor we hold.
-            fd = self._root if path == "" else self._handles.fd_for(inode)
+            fd = self._root if path == "" else self._any_fd(inode)
             if fd is None:
                 raise FUSEError(errno.ENOENT)
             yield fd
@@ -47,7 +47,7 @@ class XattrHandlers(PassthroughBase):
         if self._inodes.kind_of(inode) not in (stat.S_IFREG, stat.S_IFDIR):
             yield None
             return
-        held = self._handles.fd_for(inode)
+        held = self._any_fd(inode)
         if held is not None:  # open already (the kernel asks on every write): no open/close
             yield held
             return

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,15 @@ import trio
 
 from .._client import Client, LeasefsError
 from .._config import _registry
-from .._fs import HandleTable, InodeTable, KernelCaches, OtherUsers, run_mount, unmount
+from .._fs import (
+    FILES_BY_INODE,
+    HandleTable,
+    InodeTable,
+    KernelCaches,
+    OtherUsers,
+    run_mount,
+    unmount,
+)
 from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
@@ -42,9 +50,10 @@ from ._applier import Applier
 from ._bypass import Bypasser, find_bypassers
 from ._control import serve_control
 from ._follower import Follower
-from ._keeper import KeeperOptions, LeaseKeeper
+from ._keeper import KeeperOptions, LeaseKeeper, OpenForWriting
 from ._lease_machine import MountLeases
 from ._leasing_fs import LeasingFS
+from ._open_writers import ProcessWriters
 from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
@@ -63,6 +72,7 @@ class MountConfig:
     idle_grace_s: float = IDLE_GRACE_S
     branch: str = DEFAULT_BRANCH
     other_users: OtherUsers = OtherUsers.NONE
+    file_handles: bool = False  # a handle per open(2), as a stock pyfuse3 must anyway
 
 
 class MountDaemon:
@@ -107,8 +117,16 @@ class MountDaemon:
                     waiting_for_lease=leases.is_acquiring,
                     mount_root=repo,
                 )
+                file_handles = config.file_handles or not FILES_BY_INODE
                 keeper = LeaseKeeper(
-                    client, root_fd, applier, options, open_writers=handles.writers, leases=leases
+                    client,
+                    root_fd,
+                    applier,
+                    options,
+                    open_for_writing=_handles_writing(handles)
+                    if file_handles
+                    else ProcessWriters(repo),
+                    leases=leases,
                 )
                 fs = LeasingFS(
                     root_fd,
@@ -117,6 +135,7 @@ class MountDaemon:
                     keeper=keeper,
                     inodes=inodes,
                     handles=handles,
+                    file_handles=file_handles,
                 )
                 follower = Follower(client, applier, cursor_path, on_recall=keeper.recall)
                 self._running = _Running(
@@ -213,6 +232,8 @@ class MountDaemon:
                             waiters[status.path] = [w.name for w in status.waiters]
                 except LeasefsError as exc:
                     log.info("waiters unknown: %s", exc)
+        writing = await parts.keeper.open_for_writing() if held else frozenset()
+        clock = trio.current_time()
         bypassers = await trio.to_thread.run_sync(
             find_bypassers, self.config.repo, parts.underlying_dev, {os.getpid()}
         )
@@ -231,7 +252,8 @@ class MountDaemon:
                     token=h.token,
                     age_s=now - h.acquired_at,
                     expires_in_s=max(0.0, h.expires_at - now),
-                    writers=parts.fs.write_handles(h.path),
+                    open_for_writing=h.path in writing,
+                    quiet_s=max(0.0, clock - h.last_used),
                     state=h.phase.value,
                 )
                 for h in held
@@ -243,6 +265,15 @@ class MountDaemon:
             conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
         )
+
+
+def _handles_writing(handles: HandleTable) -> OpenForWriting:
+    """With file handles, the handle table knows every open for writing."""
+
+    async def writing() -> Set[str]:
+        return handles.writing()
+
+    return writing
 
 
 @dataclass(frozen=True)

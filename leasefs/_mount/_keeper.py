@@ -1,5 +1,5 @@
 """The mount's leases against the coordinator: taken on the first change to a path, renewed
-while held, given back with a snapshot when idle.
+while held, given back with a snapshot once the path is quiet.
 
 The rules (jeopardy, idle grace, recall, lost leases) are `_lease_machine.MountLeases`, which
 does no I/O; this runs it: it sends the acquires and the renewals, sleeps until the next lease
@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
 
 import trio
@@ -22,10 +22,18 @@ from ..wire import DEFAULT_BRANCH, IDLE_GRACE_S, LEASE_TTL_S, WAIT_S, Lease, Ver
 from . import _backing
 from ._applier import Applier
 from ._errnos import LeaseRefused, refusal
-from ._lease_machine import LeaseTiming, MountLease, MountLeases, OpenWriters
+from ._lease_machine import LeaseTiming, MountLease, MountLeases
 from ._snapshots import Outcome, Releaser
 
 log = logging.getLogger("leasefs.mount")
+
+OpenForWriting = Callable[[], Awaitable[Set[str]]]
+"""The paths something holds open for writing right now (asked only when a lease is quiet
+enough to go back otherwise)."""
+
+_SCAN_SHARE = 5
+"""Open writers are looked at no more often than every this many times one look took: a
+machine with very many processes must not spend its time looking."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class LeaseKeeper:
         root_fd: int,
         applier: Applier,
         options: KeeperOptions,
-        open_writers: OpenWriters,
+        open_for_writing: OpenForWriting,
         leases: MountLeases | None = None,
     ) -> None:
         """``leases``: the rules' state, when the applier must see it too (which paths are
@@ -63,7 +71,7 @@ class LeaseKeeper:
         self._root_fd = root_fd
         self._applier = applier
         self.options = options
-        self._open_writers = open_writers
+        self.open_for_writing = open_for_writing
         self.leases = leases if leases is not None else MountLeases(options.timing)
         self._releaser = Releaser(
             client, root_fd, applier, branch=options.branch, unreachable=self._unreachable
@@ -87,10 +95,6 @@ class LeaseKeeper:
     def held(self) -> list[MountLease]:
         return self.leases.leases()
 
-    def needs_confirmation(self, path: str) -> bool:
-        """A write to ``path`` must first (re)confirm its lease: in jeopardy, or lost."""
-        return self.leases.needs_confirmation(path, trio.current_time())
-
     async def ensure(self, paths: Sequence[str]) -> None:
         """Hold leases on all ``paths``, or raise `LeaseRefused` saying why not."""
         while True:
@@ -106,7 +110,7 @@ class LeaseKeeper:
         self.leases.used(paths, trio.current_time())
 
     def recall(self, path: str, token: int) -> None:
-        """Someone waits for ``path``: give it back as soon as no write handle is open."""
+        """Someone waits for ``path``: give it back once it is quiet and not open for writing."""
         if self.leases.recalled(path, token, trio.current_time()):
             self._wake_releaser.set()
 
@@ -234,11 +238,18 @@ class LeaseKeeper:
 
     async def _release_idle_forever(self) -> None:
         while True:
-            due = self.leases.due(trio.current_time(), self._open_writers)
+            writing: Set[str] = frozenset()
+            looked_for = 0.0
+            if self.leases.quiet(trio.current_time()):
+                started = trio.current_time()
+                writing = await self.open_for_writing()
+                looked_for = trio.current_time() - started
+            now = trio.current_time()
+            due = self.leases.due(now, writing)
             if due:
                 await self.release(due)
                 continue
-            wake_at = self.leases.sleeping(self._open_writers)
+            wake_at = max(self.leases.sleeping(now, writing), now + _SCAN_SHARE * looked_for)
             self._wake_releaser = trio.Event()
             with trio.move_on_at(wake_at):
                 await self._wake_releaser.wait()

@@ -1,26 +1,36 @@
 """The rules of the mount's leases, with no I/O: when a write may go ahead, when a lease goes
 back, what a renewal or a recall changes.
 
-Every method is one event (a grant, a renewal's answer, a recall, a write handle closed, a
-release that failed) or one question, and takes the time as ``now`` (trio's clock, which tests
-replace with `trio.testing.MockClock`). What the keeper must do next comes back as the answer:
-whether to wake the releaser, which leases are due to go back, which were lost.
+Every method is one event (a grant, a renewal's answer, a recall, a change made, a write
+handle closed, a release that failed) or one question, and takes the time as ``now`` (trio's
+clock, which tests replace with `trio.testing.MockClock`). What the keeper must do next comes
+back as the answer: whether to wake the releaser, which leases are due to go back, which were
+lost.
+
+A lease lives from the first change to its path until the path has been quiet for long
+enough; no close of a file need ever be seen (the kernel tells of none when files are opened
+without handles). *Open for writing* is a set of paths the keeper finds out when it matters
+(from the handle table, or from which processes hold the file open for writing).
 
 - **Jeopardy** (as Chubby's clients do): each acquire's or renewal's *send* time plus the TTL,
-  less a margin, is the deadline. Past it no write is admitted, because the coordinator may
+  less a margin, is the deadline. Past it no change is admitted, because the coordinator may
   already have given the path to someone else (fail closed).
-- **Idle grace**: a lease with no open writer goes back once it was unused for the grace.
-- **Recall**: another agent waits; the lease goes back as soon as no writer is open, skipping
-  the grace. A recall that arrives before its grant is recorded is kept until the grant is.
+- **Idle grace**: a lease goes back once its path saw no change for the grace and nothing
+  holds it open for writing.
+- **Recall**: another agent waits; the lease goes back once the path was quiet for the short
+  `recall_quiet_s` (not between two writes of one save) and nothing holds it open for
+  writing. A recall that arrives before its grant is recorded is kept until the grant is.
+- **Open writers** are looked at again every `writer_poll_s` while they keep a recalled
+  lease (their close may go unseen), every `idle_poll_s` while they keep an idle one.
 - **Lost**: a renewal answer without a lease (it expired, or the coordinator's break timeout
-  stopped renewing a recalled lease kept open too long) drops it; the next write must acquire
-  it again.
+  stopped renewing a recalled lease whose holder never went quiet) drops it; the next change
+  must acquire it again, and waits its turn behind whoever was waiting.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,7 +51,7 @@ class MountLease:
     base_hash: str | None  # the local content when the lease was taken; None: no file
     acquired_at: float  # wall clock, from the coordinator
     expires_at: float  # wall clock, from the coordinator
-    last_used: float  # trio clock
+    last_used: float  # trio clock: the last change admitted to the path
     phase: Phase = Phase.HELD
     recalled: bool = False  # another agent waits: no idle grace
 
@@ -50,6 +60,9 @@ class MountLease:
 class LeaseTiming:
     ttl_s: float = LEASE_TTL_S
     idle_grace_s: float = IDLE_GRACE_S
+    recall_quiet_s: float = 0.05  # a save's writes come microseconds apart, not this far
+    writer_poll_s: float = 0.1  # a recalled lease kept by an open writer: look again after
+    idle_poll_s: float = 1.0  # an idle lease kept by an open writer: look again after
 
     @property
     def renew_every_s(self) -> float:
@@ -60,10 +73,6 @@ class LeaseTiming:
         """How long before a lease can run out writes stop: at least a second, but never
         the whole TTL (a lease would then be in jeopardy as soon as granted)."""
         return min(max(1.0, self.ttl_s / 6), self.ttl_s / 2)
-
-
-OpenWriters = Callable[[str], int]
-"""How many write handles are open on a path right now."""
 
 
 class MountLeases:
@@ -97,12 +106,9 @@ class MountLeases:
         lease = self._held.get(path)
         return lease is not None and lease.phase is Phase.HELD and not self.in_jeopardy(now)
 
-    def needs_confirmation(self, path: str, now: float) -> bool:
-        """A write through an open handle must first (re)confirm its lease: lost, or held but
-        not safe to write (in jeopardy or being released)."""
-        if path in self._lost:
-            return True
-        return path in self._held and not self.may_write(path, now)
+    def was_lost(self, path: str) -> bool:
+        """``path``'s lease ran out under this mount and was not taken again since."""
+        return path in self._lost
 
     def is_acquiring(self, path: str) -> bool:
         return path in self._acquiring
@@ -146,6 +152,7 @@ class MountLeases:
         self._held[lease.path].expires_at = lease.expires_at
 
     def used(self, paths: Iterable[str], now: float) -> None:
+        """A change to ``paths`` was admitted: each one's quiet period starts again."""
         for path in paths:
             self._held[path].last_used = now
 
@@ -179,8 +186,8 @@ class MountLeases:
         return False
 
     def writer_closed(self, path: str, now: float) -> bool:
-        """A write handle on ``path`` closed: its grace starts now. True if the releaser must
-        wake for it."""
+        """A write handle on ``path`` closed (seen only with file handles): its grace starts
+        now. True if the releaser must wake for it."""
         lease = self._held.get(path)
         if lease is None:
             return False
@@ -194,32 +201,45 @@ class MountLeases:
         needs no wake while the releaser sleeps towards an earlier one. Waking it for each made
         every new file cost a pass over all held leases: quadratic in a big write.
         """
-        return lease.recalled or now + self.timing.idle_grace_s < self._release_at
+        return lease.recalled or self._quiet_until(lease) < self._release_at
+
+    def _quiet_until(self, lease: MountLease) -> float:
+        """When ``lease`` will have been quiet for long enough to go back."""
+        wait = self.timing.recall_quiet_s if lease.recalled else self.timing.idle_grace_s
+        return lease.last_used + wait
 
     # -- releasing ---------------------------------------------------------------------------
 
-    def due(self, now: float, open_writers: OpenWriters) -> list[str]:
-        """Leases to give back now: no writer open, and recalled or idle for the grace."""
-        grace = self.timing.idle_grace_s
+    def quiet(self, now: float) -> list[str]:
+        """Leases quiet for long enough to go back, if nothing holds them open for writing:
+        the ones to find out about before asking `due`."""
         return [
             lease.path
             for lease in self.leases()
-            if lease.phase is Phase.HELD
-            and open_writers(lease.path) == 0
-            and (lease.recalled or now - lease.last_used >= grace)
+            if lease.phase is Phase.HELD and now >= self._quiet_until(lease)
         ]
 
-    def sleeping(self, open_writers: OpenWriters) -> float:
-        """The releaser found nothing due and sleeps: until when (``math.inf``: until woken)."""
-        self._release_at = min(
-            (
-                lease.last_used + self.timing.idle_grace_s
-                for lease in self._held.values()
-                if lease.phase is Phase.HELD and open_writers(lease.path) == 0
-            ),
-            default=math.inf,
-        )
-        return self._release_at
+    def due(self, now: float, writing: Set[str]) -> list[str]:
+        """Leases to give back now: quiet for long enough, and not open for writing."""
+        return [path for path in self.quiet(now) if path not in writing]
+
+    def sleeping(self, now: float, writing: Set[str]) -> float:
+        """The releaser found nothing due and sleeps: until when (``math.inf``: until woken).
+
+        Until the first quiet period to end; and while open writers keep leases that are
+        quiet otherwise, no longer than until it is time to look at those writers again.
+        """
+        wake = math.inf
+        for lease in self._held.values():
+            if lease.phase is not Phase.HELD:
+                continue
+            at = self._quiet_until(lease)
+            if at <= now and lease.path in writing:
+                poll = self.timing.writer_poll_s if lease.recalled else self.timing.idle_poll_s
+                at = now + poll
+            wake = min(wake, at)
+        self._release_at = wake
+        return wake
 
     def awake(self) -> None:
         """The releaser woke: it looks at every lease again before it sleeps, so nothing needs

@@ -1,10 +1,12 @@
 """The passthrough with leases: no change to a path in scope without holding its lease.
 
-Every mutating request names its paths to `before_mutation`; those in scope (not ``.git/``,
-not git-ignored) must be leased first, or the request fails: EBUSY when another agent holds
-a path, ENOLCK when the coordinator cannot be reached. A write through a handle whose lease
-is in jeopardy is confirmed with the coordinator first. Who holds a file is readable as the
-extended attribute ``user.leasefs.holder``.
+Every mutating request names its paths to `before_mutation`, each write(2) included (an
+open is no change, and without file handles the daemon does not even see it); those in
+scope (not ``.git/``, not git-ignored) must be leased first, or the request fails: EBUSY when
+another agent holds a path, ENOLCK when the coordinator cannot be reached. A lease already
+held costs no round trip, unless it is in jeopardy: then it is confirmed with the
+coordinator first. Who holds a file is readable as the extended attribute
+``user.leasefs.holder``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import os
 from dataclasses import dataclass
 
 import trio
-from pyfuse3 import FileHandleT, FUSEError, InodeT, RequestContext, XAttrNameT
+from pyfuse3 import FUSEError, InodeT, RequestContext, XAttrNameT
 
 from .._client import Client, LeasefsError
 from .._fs import (
+    FILES_BY_INODE,
     FileHandle,
     HandleTable,
     InodeId,
@@ -69,14 +72,16 @@ class LeasingFS(Passthrough):
         handles: HandleTable | None = None,
         entry_timeout: float = 60.0,
         attr_timeout: float = 60.0,
+        file_handles: bool = not FILES_BY_INODE,
     ) -> None:
-        """``handles``: the table the keeper counts open writers in."""
+        """``handles``: the table the keeper counts open writers in (with file handles)."""
         super().__init__(
             root_fd,
             entry_timeout=entry_timeout,
             attr_timeout=attr_timeout,
             inodes=inodes,
             handles=handles,
+            file_handles=file_handles,
         )
         self.scope = scope
         self._client = client
@@ -91,8 +96,11 @@ class LeasingFS(Passthrough):
     def _leased_paths(self, paths: tuple[str, ...]) -> list[str]:
         return [p for p in paths if p and self.scope.is_leased(p)]
 
-    def _is_own(self, ctx: RequestContext) -> bool:
-        """A request from this very process (the applier moving versions in): no lease."""
+    def _is_own(self, ctx: RequestContext | None) -> bool:
+        """A request from this very process (the applier moving versions in): no lease.
+        A write carries no context: never our own (the applier writes underneath)."""
+        if ctx is None:
+            return False
         if ctx.pid in self._own_threads:
             return True
         if os.path.exists(f"/proc/{self._pid}/task/{ctx.pid}"):
@@ -101,7 +109,7 @@ class LeasingFS(Passthrough):
         return False
 
     async def before_mutation(
-        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext
+        self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext | None
     ) -> None:
         if self._is_own(ctx):
             return
@@ -115,23 +123,8 @@ class LeasingFS(Passthrough):
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
             raise FUSEError(exc.errno) from exc
 
-    async def _confirm(self, path: str) -> None:
-        try:
-            await self.keeper.ensure([path])
-        except LeaseRefused as exc:
-            self._refusals += 1
-            log.info("refused a write to %s: %s", path, exc)
-            raise FUSEError(exc.errno) from exc
-
     async def after_write_release(self, path: str, fh: FileHandle) -> None:
         self.keeper.writer_closed(path)
-
-    @fuse_handler
-    async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
-        path = self.handle_path(FileHandle(fh))
-        if self.keeper.needs_confirmation(path):
-            await self._confirm(path)
-        return await super().write(fh, off, buf)
 
     async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:
         if name != HOLDER_XATTR:

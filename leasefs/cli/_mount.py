@@ -87,7 +87,8 @@ def mount(
     idle_grace: Annotated[
         float | None,
         typer.Option(
-            help="Seconds a lease is kept after the last write handle closes.",
+            help="Seconds a lease is kept after the last change to its file (and longer "
+            "while a process holds the file open for writing).",
             min=0.0,
             show_default=str(IDLE_GRACE_S),
         ),
@@ -103,6 +104,13 @@ def mount(
         typer.Option(
             help="Let every user id use the mount (a build user, sudo -u); the kernel still "
             "checks each permission as it does natively."
+        ),
+    ] = False,
+    file_handles: Annotated[
+        bool,
+        typer.Option(
+            help="Serve every open(2) and close(2) of a file as a request, as a stock pyfuse3 "
+            "must (slower reads: two requests per file; default off with the patched one)."
         ),
     ] = False,
     foreground: Annotated[bool, typer.Option(help="Serve in this process; do not detach.")] = False,
@@ -135,6 +143,7 @@ def mount(
         ttl_s=ttl_s,
         idle_grace_s=idle_grace_s,
         other_users=others,
+        file_handles=file_handles,
     )
     _warn_bypassers(repo)
     if foreground:
@@ -191,6 +200,8 @@ def _serve_detached(config: MountConfig) -> None:
     ]  # fmt: skip
     if config.other_users is not OtherUsers.NONE:
         command.append(f"--allow-{'other' if config.other_users is OtherUsers.ALL else 'root'}")
+    if config.file_handles:
+        command.append("--file-handles")
 
     def ready() -> _registry.MountRecord | None:
         record = _registry.read(config.repo)
@@ -297,7 +308,9 @@ def _format_status(item: dict[str, Any]) -> str:
             waiting = item["waiters"].get(h["path"], [])
             lines.append(
                 f"    {h['path']}  held {h['age_s']:.0f}s, expires in {h['expires_in_s']:.0f}s, "
-                f"{h['writers']} writer(s), token {h['token']}"
+                f"last change {h['quiet_s']:.0f}s ago"
+                + (", open for writing" if h["open_for_writing"] else "")
+                + f", token {h['token']}"
                 + (f", waiting: {', '.join(waiting)}" if waiting else "")
                 + ("" if h["state"] == "held" else f" [{h['state']}]")
             )

@@ -40,7 +40,8 @@ class HeldStatus(WireModel):
     token: int
     age_s: float
     expires_in_s: float
-    writers: int
+    open_for_writing: bool  # some process holds the file open for writing right now
+    quiet_s: float  # seconds since the last change to it
     state: str
 
 

@@ -13,6 +13,7 @@ not compete with them.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -129,10 +130,14 @@ def operations(mode: Mode) -> list[Operation]:
         ]  # fmt: skip
 
     compileall = _fixed(python, "-m", "compileall", "-q", "-f", PACKAGE_DIR)
+    ripgrep = []
+    if shutil.which("rg"):  # ripgrep, what agents search with, when it is installed
+        ripgrep = [_one(f"rg {NEEDLE}", _fixed("rg", "-uu", NEEDLE, "."), ok_returncodes=(0, 1))]
     return [
         _one("git status (warm)", _fixed("git", "status")),
         _one("find . -type f | wc -l", _fixed("sh", "-c", "find . -type f | wc -l")),
         _one(f"grep -r {NEEDLE} .", _fixed("grep", "-r", NEEDLE, "."), ok_returncodes=(0, 1)),
+        *ripgrep,
         _one(
             "read every file (find -exec cat)",
             _fixed("sh", "-c", "find . -type f -exec cat {} + >/dev/null"),

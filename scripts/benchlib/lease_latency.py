@@ -3,8 +3,9 @@
 - Through the client: acquire+release against a bare HTTP round trip (GET /v1/health).
 - Through a mount: the first write to a new file (one lease round trip) against the same
   write under a lease already held (none), and that against the native write.
-- Hand-off: agent A holds a file open, agent B (``--wait``) blocks in open(2) on it; from A's
-  close(2) until B's open returns (A snapshots and releases, B is granted, pulls A's version).
+- Hand-off: agent A holds a file open, agent B (``--wait``) blocks in its first write(2) to
+  it; from A's close(2) until B's write returns (A's mount sees the file closed, snapshots and
+  releases, B is granted and pulls A's version).
 - Propagation: from the writer's close(2) until every other mount shows the new content.
 
 All mounts are clones of one origin, in one workspace, each a `leasefs mount` process.
@@ -101,7 +102,7 @@ def _first_and_held_writes(native: Path, mounted: Path, iterations: int, figures
 
 
 def _has_waiter(url: str, token: str, path: str) -> bool:
-    """Whether someone queues for ``path`` on the coordinator: B is blocked in open(2)."""
+    """Whether someone queues for ``path`` on the coordinator: B is blocked in write(2)."""
 
     async def ask() -> bool:
         async with Client(url, token) as client:
@@ -112,20 +113,21 @@ def _has_waiter(url: str, token: str, path: str) -> bool:
 
 
 @dataclass
-class _Opened:
-    """What B's blocked open(2) came to, filled in by its thread."""
+class _Written:
+    """What B's blocked write(2) came to, filled in by its thread."""
 
     at: float | None = None
     error: OSError | None = None
 
 
-def _open_in_thread(path: Path, outcome: _Opened) -> None:
-    """B's side of a hand-off: blocks in open(2) until the mount is granted the lease."""
+def _write_in_thread(path: Path, outcome: _Written) -> None:
+    """B's side of a hand-off: its first write blocks until the mount is granted the lease
+    (the open itself is no change, and does not wait)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        outcome.at = time.perf_counter()
         try:
             os.write(fd, b"from b\n")
+            outcome.at = time.perf_counter()
         finally:
             os.close(fd)
     except OSError as exc:
@@ -136,9 +138,9 @@ def _hand_off(a: LeasefsMount, b: LeasefsMount, url: str, token: str, index: int
     """One hand-off of ``handoff/f{index}.txt`` from A (holding it open) to B (waiting)."""
     relative = f"handoff/f{index:03d}.txt"
     fd = os.open(a.repo / relative, os.O_WRONLY | os.O_APPEND)
-    outcome = _Opened()
+    outcome = _Written()
     waiter = threading.Thread(
-        target=_open_in_thread, args=(b.repo / relative, outcome), daemon=True
+        target=_write_in_thread, args=(b.repo / relative, outcome), daemon=True
     )
     try:
         os.write(fd, b"from a\n")
@@ -153,7 +155,7 @@ def _hand_off(a: LeasefsMount, b: LeasefsMount, url: str, token: str, index: int
         os.close(fd)
     waiter.join(WAIT_S + 30)
     if outcome.at is None:
-        raise RuntimeError(f"B's open of {relative} did not proceed: {outcome.error or 'blocked'}")
+        raise RuntimeError(f"B's write to {relative} did not proceed: {outcome.error or 'blocked'}")
     return outcome.at - closing
 
 
@@ -347,7 +349,7 @@ def _table(mode: Mode, figures: Figures) -> Table:
     )
     _row(
         table,
-        "hand-off: A's close to B's waiting open",
+        "hand-off: A's close to B's waiting write",
         get("handoff"),
         "mount: first write (uncontended)",
         get("first-leasefs"),

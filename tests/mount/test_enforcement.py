@@ -19,7 +19,9 @@ def tree(repo: Path) -> dict[str, bytes]:
 
 
 WRITES = {
-    "echo >>": ["sh", "-c", "echo bob >> src/app.py"],
+    # The open succeeds and its first write is refused (bash says why; dash's echo would
+    # report any failed write as "I/O error").
+    "echo >>": ["bash", "-c", "echo bob >> src/app.py"],
     "sed -i": ["sed", "-i", "s/v1/bob/", "src/app.py"],
     "python open w": [sys.executable, "-c", "open('src/app.py', 'w').write('bob')"],
     "mv onto": ["mv", "-f", "spare.txt", "src/app.py"],
@@ -79,9 +81,10 @@ def test_zones_are_enforced_on_every_write_in_the_mount(
     zone("add", "README.md", "--level", "block", "--reason", "frozen for the release")
     zone("add", "src/**", "--level", "confirm", "--reason", "the core needs a reviewer")
     zone("add", ".gitignore", "--level", "warn", "--reason", "affects everyone")
-    blocked = run("sh", "-c", "echo x >> README.md", cwd=alice.repo, check=False)
+    # bash, not sh: dash reports any failed write as "I/O error", whatever the errno.
+    blocked = run("bash", "-c", "echo x >> README.md", cwd=alice.repo, check=False)
     assert blocked.returncode != 0 and "permission denied" in blocked.stderr.lower()
-    unconfirmed = run("sh", "-c", "echo x >> src/app.py", cwd=alice.repo, check=False)
+    unconfirmed = run("bash", "-c", "echo x >> src/app.py", cwd=alice.repo, check=False)
     assert unconfirmed.returncode != 0 and "permission denied" in unconfirmed.stderr.lower()
     zone("allow", "src/app.py", "--for", "alice")
     run("sh", "-c", "echo '# reviewed' >> src/app.py", cwd=alice.repo)

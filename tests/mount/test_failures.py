@@ -97,7 +97,7 @@ def test_unreachable_coordinator_fails_writes_closed_and_keeps_reads(
         carol.start()
         port = fresh_coordinator.port
         fresh_coordinator.kill()
-        result = run("sh", "-c", "echo x >> src/app.py", cwd=repo, check=False)
+        result = run("bash", "-c", "echo x >> src/app.py", cwd=repo, check=False)
         assert result.returncode != 0 and "no locks available" in result.stderr.lower()
         assert (repo / "README.md").read_text() == "# project\n"  # reads go on
         (repo / "debug.log").write_text("ignored paths need no lease\n")

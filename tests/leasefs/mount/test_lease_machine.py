@@ -1,8 +1,9 @@
 """The mount's lease rules on trio's MockClock: no server, no disk, no real clock.
 
-Each test plays the events a mount sees (grants, renewal answers, recalls, closes) at the times
-the mock clock says, and checks what the rules answer: may a write go ahead, which leases are
-due to go back, must the releaser wake.
+Each test plays the events a mount sees (grants, changes, renewal answers, recalls, closes) at
+the times the mock clock says, and checks what the rules answer: may a write go ahead, which
+leases are due to go back, must the releaser wake. "Open for writing" is a set of paths, as
+the keeper finds it out (no close of a file need ever be seen).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def now() -> float:
     return trio.current_time()
 
 
-def no_writers(path: str) -> int:
-    return 0
+NO_WRITERS: frozenset[str] = frozenset()
+QUIET = TIMING.recall_quiet_s
 
 
 def grant(leases: MountLeases, path: str, token: int, *, sent_at: float | None = None) -> bool:
@@ -55,8 +56,7 @@ async def test_a_granted_lease_may_be_written_until_the_margin_before_its_ttl(
     await trio.sleep(0.02)
     # Counted from the send, not the answer: the coordinator's TTL began no later than that.
     assert leases.in_jeopardy(now())
-    assert not leases.may_write("a.txt", now())
-    assert leases.needs_confirmation("a.txt", now())
+    assert not leases.may_write("a.txt", now())  # the next write confirms it first
 
 
 async def test_each_renewal_moves_the_jeopardy_deadline_from_when_it_was_sent(
@@ -72,7 +72,7 @@ async def test_each_renewal_moves_the_jeopardy_deadline_from_when_it_was_sent(
     # Renewals fail from here on (unreachable): nothing moves the deadline any more.
     await trio.sleep_until(last_sent + TTL - TIMING.margin_s)
     assert not leases.may_write("a.txt", now())
-    assert leases.needs_confirmation("a.txt", now())
+    assert leases.in_jeopardy(now())
     # A late answer to an old renewal cannot bring writes back past its own deadline.
     leases.renewed(last_sent - TIMING.renew_every_s, [("a.txt", 1)])
     assert not leases.may_write("a.txt", now())
@@ -94,12 +94,12 @@ async def test_a_renewal_without_a_lease_means_it_was_lost_and_the_next_write_re
     await trio.sleep(TIMING.renew_every_s)
     assert leases.renewed(now(), [("b.txt", 2)]) == ["a.txt"]
     assert leases.get("a.txt") is None
-    assert not leases.may_write("a.txt", now())
-    assert leases.needs_confirmation("a.txt", now())  # a write handle open on it must ask again
+    assert not leases.may_write("a.txt", now())  # the next write must acquire it again
+    assert leases.was_lost("a.txt")
     assert leases.may_write("b.txt", now())
     # Granted again (a new token), it is an ordinary lease once more.
     grant(leases, "a.txt", 7)
-    assert not leases.needs_confirmation("a.txt", now())
+    assert not leases.was_lost("a.txt") and leases.may_write("a.txt", now())
 
 
 async def test_a_renewal_naming_an_older_token_loses_the_lease(
@@ -117,10 +117,10 @@ async def test_an_idle_lease_goes_back_after_the_grace_and_not_before(
     grant(leases, "a.txt", 1)
     leases.used(["a.txt"], now())
     await trio.sleep(GRACE - 0.01)
-    assert leases.due(now(), no_writers) == []
-    assert leases.sleeping(no_writers) == pytest.approx(now() + 0.01)
+    assert leases.due(now(), NO_WRITERS) == []
+    assert leases.sleeping(now(), NO_WRITERS) == pytest.approx(now() + 0.01)
     await trio.sleep(0.01)
-    assert leases.due(now(), no_writers) == ["a.txt"]
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
 
 
 async def test_each_use_restarts_the_grace(autojump_clock: trio.testing.MockClock) -> None:
@@ -129,25 +129,49 @@ async def test_each_use_restarts_the_grace(autojump_clock: trio.testing.MockCloc
     for _ in range(4):
         await trio.sleep(GRACE / 2)
         leases.used(["a.txt"], now())
-        assert leases.due(now(), no_writers) == []
+        assert leases.due(now(), NO_WRITERS) == []
     await trio.sleep(GRACE)
-    assert leases.due(now(), no_writers) == ["a.txt"]
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
 
 
-async def test_an_open_writer_keeps_the_lease_however_long_and_its_close_starts_the_grace(
+async def test_an_open_writer_keeps_an_idle_lease_and_is_looked_at_again_every_idle_poll(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     leases = MountLeases(TIMING)
-    writers = {"a.txt": 1}
     grant(leases, "a.txt", 1)
     await trio.sleep(10 * GRACE)
-    assert leases.due(now(), writers.__getitem__) == []
-    assert leases.sleeping(writers.__getitem__) == math.inf
-    writers["a.txt"] = 0
-    assert leases.writer_closed("a.txt", now())  # the releaser sleeps for ever: wake it
+    writing = frozenset({"a.txt"})
+    assert leases.quiet(now()) == ["a.txt"]  # quiet: worth finding out who has it open
+    assert leases.due(now(), writing) == []
+    # Its close may go unseen (no file handles): look again after the idle poll.
+    assert leases.sleeping(now(), writing) == pytest.approx(now() + TIMING.idle_poll_s)
+    await trio.sleep(TIMING.idle_poll_s)
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
+
+
+async def test_a_write_handle_closed_starts_the_grace_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With file handles the close is seen: the grace counts from it."""
+    leases = MountLeases(TIMING)
+    grant(leases, "a.txt", 1)
+    await trio.sleep(10 * GRACE)
+    assert leases.sleeping(now(), frozenset({"a.txt"})) == now() + TIMING.idle_poll_s
+    assert not leases.writer_closed("a.txt", now())  # the releaser looks again before
     leases.awake()
+    assert leases.due(now(), NO_WRITERS) == []
     await trio.sleep(GRACE)
-    assert leases.due(now(), writers.__getitem__) == ["a.txt"]
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
+
+
+async def test_with_nothing_held_the_releaser_sleeps_until_woken(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leases = MountLeases(TIMING)
+    assert leases.sleeping(now(), NO_WRITERS) == math.inf
+    grant(leases, "a.txt", 1)
+    assert len(leases.releasing(None)) == 1
+    assert leases.sleeping(now(), NO_WRITERS) == math.inf  # being released: not its to wake
 
 
 async def test_a_close_wakes_the_releaser_only_when_its_grace_ends_first(
@@ -157,7 +181,7 @@ async def test_a_close_wakes_the_releaser_only_when_its_grace_ends_first(
     grant(leases, "early.txt", 1)
     await trio.sleep(1.0)
     grant(leases, "later.txt", 2)
-    leases.sleeping(no_writers)  # towards early.txt's grace, 2 s from now
+    leases.sleeping(now(), NO_WRITERS)  # towards early.txt's grace, 2 s from now
     # later.txt's new grace ends after early.txt's: the releaser will see it when it wakes.
     assert not leases.writer_closed("later.txt", now())
     # Awake, the releaser looks at everything before sleeping again: no wake needed at all.
@@ -165,24 +189,51 @@ async def test_a_close_wakes_the_releaser_only_when_its_grace_ends_first(
     assert not leases.writer_closed("later.txt", now())
 
 
-async def test_a_recalled_lease_goes_back_at_once_when_no_writer_is_open(
+async def test_a_recalled_lease_goes_back_once_quiet_for_a_moment_not_the_grace(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     leases = MountLeases(TIMING)
-    writers = {"a.txt": 1}
     grant(leases, "a.txt", 3)
+    leases.used(["a.txt"], now())
     assert leases.recalled("a.txt", 3, now())
-    assert leases.due(now(), writers.__getitem__) == []
-    writers["a.txt"] = 0
-    assert leases.writer_closed("a.txt", now())
-    assert leases.due(now(), writers.__getitem__) == ["a.txt"]
+    assert leases.due(now(), NO_WRITERS) == []  # a write a moment ago: the save may go on
+    assert leases.sleeping(now(), NO_WRITERS) == pytest.approx(now() + QUIET)
+    await trio.sleep(QUIET / 2)
+    leases.used(["a.txt"], now())  # it did: the quiet period starts again
+    await trio.sleep(QUIET / 2)
+    assert leases.due(now(), NO_WRITERS) == []
+    await trio.sleep(QUIET / 2)
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
+
+
+async def test_a_recalled_lease_kept_by_an_open_writer_is_looked_at_again_soon(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leases = MountLeases(TIMING)
+    grant(leases, "a.txt", 3)
+    await trio.sleep(1.0)
+    assert leases.recalled("a.txt", 3, now())
+    writing = frozenset({"a.txt"})
+    assert leases.due(now(), writing) == []
+    assert leases.sleeping(now(), writing) == pytest.approx(now() + TIMING.writer_poll_s)
+    await trio.sleep(TIMING.writer_poll_s)
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]  # closed meanwhile, unseen
+
+
+async def test_a_recall_wakes_the_sleeping_releaser(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leases = MountLeases(TIMING)
+    grant(leases, "a.txt", 3)
+    assert leases.sleeping(now(), NO_WRITERS) == pytest.approx(now() + GRACE)
+    assert leases.recalled("a.txt", 3, now())
 
 
 async def test_a_recall_of_another_grant_is_ignored(autojump_clock: trio.testing.MockClock) -> None:
     leases = MountLeases(TIMING)
     grant(leases, "a.txt", 3)
     assert not leases.recalled("a.txt", 2, now())  # for a grant given back before
-    assert leases.due(now(), no_writers) == []
+    assert leases.due(now(), NO_WRITERS) == []
 
 
 async def test_a_recall_that_comes_before_its_grant_is_kept_for_it(
@@ -195,7 +246,8 @@ async def test_a_recall_that_comes_before_its_grant_is_kept_for_it(
     assert grant(leases, "a.txt", 4)  # the releaser must wake for it
     leases.acquire_ended(["a.txt"])
     assert not leases.is_acquiring("a.txt")
-    assert leases.due(now(), no_writers) == ["a.txt"]
+    await trio.sleep(QUIET)
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
 
 
 async def test_a_recall_kept_early_does_not_touch_a_later_grant(
@@ -204,30 +256,30 @@ async def test_a_recall_kept_early_does_not_touch_a_later_grant(
     leases = MountLeases(TIMING)
     leases.recalled("a.txt", 4, now())
     grant(leases, "a.txt", 5)
-    assert leases.due(now(), no_writers) == []
+    assert leases.due(now(), NO_WRITERS) == []
 
 
 async def test_a_holder_past_the_break_timeout_loses_the_lease_at_the_next_renewal(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A recalled lease kept open: the coordinator stops renewing it after its break timeout,
-    so the next renewal answer lacks it; writes through the open handle must then ask again
-    (and wait behind the waiter), and the deadline holds meanwhile."""
+    so the next renewal answer lacks it; the next write must then acquire it again (and wait
+    behind the waiter), and the deadline holds meanwhile."""
     break_timeout = 30.0
     leases = MountLeases(TIMING)
-    writers = {"a.txt": 1}
+    writing = frozenset({"a.txt"})
     grant(leases, "a.txt", 3)
     leases.recalled("a.txt", 3, now())
     recalled_at = now()
     while now() - recalled_at < break_timeout:
         await trio.sleep(TIMING.renew_every_s)
         assert leases.renewed(now(), [("a.txt", 3)]) == []
-        assert leases.due(now(), writers.__getitem__) == []
+        assert leases.due(now(), writing) == []
         assert leases.may_write("a.txt", now())
     await trio.sleep(TIMING.renew_every_s)
     assert leases.renewed(now(), []) == ["a.txt"]
-    assert leases.needs_confirmation("a.txt", now())
-    assert leases.due(now(), writers.__getitem__) == []
+    assert not leases.may_write("a.txt", now()) and leases.was_lost("a.txt")
+    assert leases.due(now(), writing) == []
 
 
 async def test_a_release_that_failed_is_held_again_and_retried_after_the_grace(
@@ -236,16 +288,16 @@ async def test_a_release_that_failed_is_held_again_and_retried_after_the_grace(
     leases = MountLeases(TIMING)
     grant(leases, "a.txt", 1)
     leases.recalled("a.txt", 1, now())
+    await trio.sleep(QUIET)
     [releasing] = leases.releasing(None)
     assert releasing.phase is Phase.RELEASING
     assert not leases.may_write("a.txt", now())  # being given back: a write must wait
-    assert leases.needs_confirmation("a.txt", now())
-    assert leases.due(now(), no_writers) == []  # not chosen twice
+    assert leases.due(now(), NO_WRITERS) == []  # not chosen twice
     leases.release_failed(releasing, now())
     assert releasing.phase is Phase.HELD and not releasing.recalled
-    assert leases.due(now(), no_writers) == []  # not in a tight loop, even though recalled
+    assert leases.due(now(), NO_WRITERS) == []  # not in a tight loop, even though recalled
     await trio.sleep(GRACE)
-    assert leases.due(now(), no_writers) == ["a.txt"]
+    assert leases.due(now(), NO_WRITERS) == ["a.txt"]
 
 
 async def test_a_released_lease_is_gone_and_only_the_chosen_ones_go(
