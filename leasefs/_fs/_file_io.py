@@ -158,8 +158,18 @@ class FileHandlers(PassthroughBase):
         return self._read_buffer[:done]  # type: ignore[return-value]  # pyfuse3 takes any buffer
 
     @fuse_handler
-    async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
+    async def write(self, fh: FileHandleT, off: int, buf: bytes, flags: int = 0) -> int:
+        """`flags`: the open(2) flags, passed without file handles (with them, the backing
+        descriptor was opened with the caller's O_APPEND)."""
         ino, fd = await self._admit_write(fh)
+        if flags & os.O_APPEND:
+            # The kernel placed this append at the end as it last knew it; if the file grew
+            # meanwhile (an incoming version applied while the write waited for its lease),
+            # the end is further on, and writing at `off` would overwrite the newer lines.
+            end = os.fstat(fd).st_size
+            if end != off:
+                off = end
+                self._kernel.drop_soon(ino)  # its cached pages now hold the bytes elsewhere
         view = memoryview(buf)
         done = 0
         while done < len(view):  # the kernel needs all of it written (no direct_io)

@@ -9,6 +9,7 @@ this and the inode table, not the filesystem.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable
 
@@ -17,19 +18,24 @@ import trio
 
 from ._inodes import InodeId, InodeTable, split
 
+log = logging.getLogger("leasefs.fs")
+
 
 class KernelCaches:
     def __init__(self, root_fd: int, inodes: InodeTable) -> None:
         self._root = root_fd
         self._inodes = inodes
 
-    async def invalidate_path(self, path: str) -> None:
+    async def invalidate_path(self, path: str, *, wait: bool = True) -> None:
         """Tell the kernel that `path` was changed in the backing directory by someone else.
 
         Drops the kernel's cached data and attributes for the file, and its cached name if
         the file was replaced, created or deleted. Runs in a worker thread: the kernel call
-        blocks while a request on the same directory is in progress, so never await this from
-        a task such a request is waiting for.
+        blocks while a request on the same directory, or a write to the file, is in
+        progress. So a change made while such a request may be waiting for it (a version
+        handed to a waiting write, which holds the file's pages until answered) passes
+        `wait=False`: the call is then made in the background, and lands once the request
+        is answered.
         """
         inode = self._inodes.id_of(path)
         try:
@@ -48,7 +54,10 @@ class KernelCaches:
             return
         name = os.fsencode(split(path)[1])
         deleted = inode if st is None else None
-        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+        if wait:
+            await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+        else:
+            trio.lowlevel.spawn_system_task(_tell_kernel_later, inode, parent, name, deleted)
 
     async def drop(self, inodes: Iterable[InodeId], *, attributes_only: bool) -> None:
         """Drop the kernel's cached attributes (and pages, unless `attributes_only`) of
@@ -62,6 +71,29 @@ class KernelCaches:
         todo = list(inodes)
         if todo and pyfuse3.trio_token is not None:
             await trio.to_thread.run_sync(_invalidate, todo, attributes_only)
+
+    def drop_soon(self, inode: InodeId) -> None:
+        """Drop the kernel's cached attributes and pages of `inode` once the request being
+        served is answered: for a request on `inode` itself (whose pages it holds until
+        then) or one another request on it may be waiting behind. Not awaited."""
+        if pyfuse3.trio_token is not None:
+            trio.lowlevel.spawn_system_task(_invalidate_in_thread, [inode])
+
+
+async def _tell_kernel_later(
+    inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
+) -> None:
+    try:
+        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
+    except Exception:  # a system task must not raise: it would take the mount down
+        log.exception("could not drop the kernel's caches of %s", os.fsdecode(name))
+
+
+async def _invalidate_in_thread(inodes: list[InodeId]) -> None:
+    try:
+        await trio.to_thread.run_sync(_invalidate, inodes, False)
+    except Exception:  # a system task must not raise: it would take the mount down
+        log.exception("could not drop the kernel's caches of inodes %s", inodes)
 
 
 def _invalidate(inodes: list[InodeId], attributes_only: bool) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import trio
 
@@ -39,6 +40,13 @@ def _in_directory(directory: Path, operation: Callable[[int], None]) -> None:
         operation(fd)
     finally:
         os.close(fd)
+
+
+class OnChanged(Protocol):
+    """Tells the kernel a file changed underneath (`KernelCaches.invalidate_path`); with
+    ``wait=False`` without waiting for it, for a change a request may be waiting behind."""
+
+    def __call__(self, path: str, *, wait: bool = True) -> Awaitable[None]: ...
 
 
 class Outcome(StrEnum):
@@ -91,7 +99,7 @@ class Applier:
         agent_id: int,
         branch: str,
         in_scope: Callable[[str], bool],
-        on_changed: Callable[[str], Awaitable[None]],
+        on_changed: OnChanged,
         waiting_for_lease: Callable[[str], bool] = lambda path: False,
         mount_root: Path | None = None,
     ) -> None:
@@ -215,7 +223,8 @@ class Applier:
         if local_hash == version.hash:
             if local is not None and version.mode is not None and local.mode != version.mode:
                 await trio.to_thread.run_sync(self._chmod, path, version.mode)
-                await self._on_changed(path)
+                # A local write may be waiting for this path (behind `lock_for`).
+                await self._on_changed(path, wait=False)
             return Outcome.UNCHANGED
         if not await self._builds_on(version, local_hash):
             return await self._keep_both(version, local_hash)
@@ -236,7 +245,7 @@ class Applier:
             await trio.to_thread.run_sync(_in_directory, self.mount_root, remove)
             return
         await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
-        await self._on_changed(path)
+        await self._on_changed(path, wait=not in_place)
 
     async def _write(self, path: str, version: Version, *, in_place: bool, existed: bool) -> None:
         through_mount = self.mount_root is not None and not in_place
@@ -254,7 +263,9 @@ class Applier:
             elif in_place:
                 await trio.to_thread.run_sync(writer.copy_in_place)
                 if existed:  # a new name must wait for the waiting request's own reply
-                    await self._on_changed(path)
+                    # Not waited for: the waiting request may be a write, whose pages the
+                    # kernel holds until it is answered.
+                    await self._on_changed(path, wait=False)
             else:
                 await trio.to_thread.run_sync(writer.rename_into_place)
                 await self._on_changed(path)

@@ -18,8 +18,7 @@ without handles). *Open for writing* is a set of paths the keeper finds out when
 - **Idle grace**: a lease goes back once its path saw no change for the grace and nothing
   holds it open for writing.
 - **Recall**: another agent waits; the lease goes back once the path was quiet for the short
-  `recall_quiet_s` (not between two writes of one save) and nothing holds it open for
-  writing. A recall that arrives before its grant is recorded is kept until the grant is.
+  `recall_quiet_s` and nothing holds it open for writing. A recall that arrives before its grant is recorded is kept until the grant is.
 - **Open writers** are looked at again every `writer_poll_s` while they keep a recalled
   lease (their close may go unseen), every `idle_poll_s` while they keep an idle one.
 - **Lost**: a renewal answer without a lease (it expired, or the coordinator's break timeout
@@ -60,7 +59,10 @@ class MountLease:
 class LeaseTiming:
     ttl_s: float = LEASE_TTL_S
     idle_grace_s: float = IDLE_GRACE_S
-    recall_quiet_s: float = 0.05  # a save's writes come microseconds apart, not this far
+    # A save's writes come microseconds apart; a writer that keeps the file open is seen
+    # open for writing. So this need only be short: a writer that appends every few
+    # milliseconds, opening and closing the file each time, must not starve a waiter.
+    recall_quiet_s: float = 0.01
     writer_poll_s: float = 0.1  # a recalled lease kept by an open writer: look again after
     idle_poll_s: float = 1.0  # an idle lease kept by an open writer: look again after
 

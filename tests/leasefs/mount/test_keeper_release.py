@@ -21,8 +21,13 @@ from leasefs._mount._keeper import KeeperOptions, LeaseKeeper
 from tests.conftest import AgentFactory
 
 
-async def _nothing_to_do(path: str) -> None:
+async def _nothing_to_do(path: str, *, wait: bool = True) -> None:
     """The applier's hook for a changed file: there is no kernel cache to drop here."""
+
+
+async def _nobody_writing() -> frozenset[str]:
+    """No process holds any file open for writing."""
+    return frozenset()
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ async def keeper_for(client: Client, root_fd: int, ttl_s: float = 30.0) -> Lease
         client, root_fd, agent_id=me.id, branch="main", in_scope=lambda path: True,
         on_changed=_nothing_to_do,
     )  # fmt: skip
-    return LeaseKeeper(client, root_fd, applier, KeeperOptions(ttl_s=ttl_s), lambda path: 0)
+    return LeaseKeeper(client, root_fd, applier, KeeperOptions(ttl_s=ttl_s), _nobody_writing)
 
 
 def sha256(data: bytes) -> str:
