@@ -95,6 +95,8 @@ class PassthroughBase(pyfuse3.Operations):
         self._kernel = KernelCaches(root_fd, self._inodes)
         self._listings = ListingsByInode()
         self._removed_folders: dict[InodeId, os.stat_result] = {}  # until the kernel forgets
+        # Files whose name went to another agent's version (-> that name), until forgotten.
+        self._superseded: dict[InodeId, str] = {}
         self._as_root = os.geteuid() == 0
         self._read_buffer = memoryview(bytearray(_READ_BUFFER_BYTES))
 
@@ -119,6 +121,13 @@ class PassthroughBase(pyfuse3.Operations):
         `path` is the path the file was opened under. Errors are logged, never reported.
         Only with `file_handles`: without, the kernel tells of no close. Does nothing here.
         """
+
+    def moves_versions_in(self, ctx: RequestContext) -> bool:
+        """Whether the caller moves other agents' versions into the tree (a removal or a
+        rename over a file by it supersedes the file: what is still written to the old one
+        would be lost, so it goes to the new file at the name, as if opened a moment later).
+        Nobody here."""
+        return False
 
     # -- for owners and subclasses ---------------------------------------------------------
 
@@ -251,6 +260,12 @@ class PassthroughBase(pyfuse3.Operations):
             self._files.put(inode, fd, writable=True, readable=can_read)
         self._files.pin(inode)
         return inode
+
+    def _superseding(self, path: str, ctx: RequestContext) -> None:
+        """`path`'s file is about to lose its name (unlink, or a rename over it); if to an
+        incoming version, writes still arriving for the old file go to the new one."""
+        if self.moves_versions_in(ctx) and (inode := self._inodes.id_of(path)) is not None:
+            self._superseded[inode] = path
 
     async def _admit(
         self,

@@ -18,8 +18,10 @@ open when the kernel truncates inside OPEN (with handles: FUSE_CAP_ATOMIC_O_TRUN
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
+from dataclasses import dataclass
 
 import trio
 from pyfuse3 import (
@@ -34,7 +36,7 @@ from pyfuse3 import (
     RequestContext,
 )
 
-from ._base import PassthroughBase, _rel
+from ._base import PassthroughBase, _open_backing, _rel
 from ._errors import fuse_handler, quiet_handler
 from ._handles import FileHandle, OpenFile
 from ._inodes import InodeId
@@ -161,35 +163,63 @@ class FileHandlers(PassthroughBase):
     async def write(self, fh: FileHandleT, off: int, buf: bytes, flags: int = 0) -> int:
         """`flags`: the open(2) flags, passed without file handles (with them, the backing
         descriptor was opened with the caller's O_APPEND)."""
-        ino, fd = await self._admit_write(fh)
-        if flags & os.O_APPEND:
-            # The kernel placed this append at the end as it last knew it; if the file grew
-            # meanwhile (an incoming version applied while the write waited for its lease),
-            # the end is further on, and writing at `off` would overwrite the newer lines.
-            end = os.fstat(fd).st_size
-            if end != off:
-                off = end
-                self._kernel.drop_soon(ino)  # its cached pages now hold the bytes elsewhere
-        view = memoryview(buf)
-        done = 0
-        while done < len(view):  # the kernel needs all of it written (no direct_io)
-            done += os.pwrite(fd, view[done:], off + done)
-        if others := self._inodes.others_of_file(ino):
+        target = await self._admit_write(fh, flags)
+        try:
+            if target.append:
+                # The kernel placed this append at the end as it last knew it; if the file
+                # grew meanwhile (an incoming version applied while the write waited for its
+                # lease), the end is further on, and `off` would overwrite the newer lines.
+                end = os.fstat(target.fd).st_size
+                if end != off:
+                    off = end
+                    self._kernel.drop_soon(target.inode)  # its pages hold the bytes elsewhere
+            view = memoryview(buf)
+            done = 0
+            while done < len(view):  # the kernel needs all of it written (no direct_io)
+                done += os.pwrite(target.fd, view[done:], off + done)
+        finally:
+            if target.borrowed:
+                os.close(target.fd)
+        if others := self._inodes.others_of_file(target.inode):
             await self._kernel.drop(others, attributes_only=False)  # its other hard links
         return done
 
-    async def _admit_write(self, fh: FileHandleT) -> tuple[InodeId, int]:
-        """Pass `before_mutation` for a write through `fh`; the inode and the descriptor
-        to write with."""
+    async def _admit_write(self, fh: FileHandleT, flags: int) -> _WriteTarget:
+        """Pass `before_mutation` for a write through `fh`; where to write it."""
         if self.files_without_handles:
             ino = InodeId(fh)
+            append = bool(flags & os.O_APPEND)
+        else:
+            opened = self._handles.file(FileHandle(fh))
+            ino = opened.inode
+            append = False  # the backing descriptor carries the caller's O_APPEND
+        successor = self._superseded.get(ino)
+        if successor is not None and self._inodes.path_of(ino) is None:
+            if not self.files_without_handles:
+                append = bool(fcntl.fcntl(opened.fd, fcntl.F_GETFL) & os.O_APPEND)
+            return await self._write_to_successor(ino, successor, append)
+        if self.files_without_handles:
             if self._inodes.path_of(ino) is None and self._files.is_pinned(ino):
-                return ino, self._file_fd(ino, writable=True)  # no name left: nobody else's
+                # No name left (unlinked while open here): nobody else's to lease.
+                return _WriteTarget(ino, self._file_fd(ino, writable=True), append)
             await self._admit(None, Mutation.WRITE, lambda: (self._path_to_write(ino),))
-            return ino, self._file_fd(ino, writable=True)
-        opened = self._handles.file(FileHandle(fh))
+            return _WriteTarget(ino, self._file_fd(ino, writable=True), append)
         await self._admit(None, Mutation.WRITE, lambda: (opened.path,))
-        return opened.inode, opened.fd
+        return _WriteTarget(ino, opened.fd, append=False)  # the descriptor appends itself
+
+    async def _write_to_successor(self, inode: InodeId, path: str, append: bool) -> _WriteTarget:
+        """A write to a file that another agent's version replaced since it was opened: into
+        the old file it would be lost, so it goes on top of the version at the name (as
+        after an open a moment later), with that name's lease."""
+        (path,) = await self._admit(None, Mutation.WRITE, lambda: (path,))
+        try:
+            fd, _ = _open_backing(self._root, path, writable=True)
+        except FileNotFoundError:
+            raise FUSEError(errno.ESTALE) from None  # the version removed it: nothing to join
+        self._kernel.drop_soon(inode)  # the old file's pages now hold bytes it never got
+        if (current := self._inodes.id_of(path)) is not None:
+            self._kernel.drop_soon(current)  # written underneath, not through its inode
+        return _WriteTarget(inode, fd, append, borrowed=True)
 
     async def flush(self, fh: FileHandleT) -> None:
         """Not served: ENOSYS once makes the kernel stop sending FLUSH on every close(2).
@@ -221,6 +251,17 @@ class FileHandlers(PassthroughBase):
         os.close(opened.fd)
         if opened.writable:
             await self.after_write_release(opened.path, handle)
+
+
+@dataclass(frozen=True, slots=True)
+class _WriteTarget:
+    """Where a write goes: the descriptor, whether it appends at the file's true end, and
+    whether the descriptor was opened for this write alone (to close after)."""
+
+    inode: InodeId
+    fd: int
+    append: bool
+    borrowed: bool = False
 
 
 def _backing_flags(flags: int) -> int:

@@ -63,6 +63,7 @@ class MetadataHandlers(PassthroughBase):
             self._inodes.forget(ino, count)
             if ino not in self._inodes:
                 self._files.forget(ino)
+                self._superseded.pop(ino, None)
                 if self._removed_folders:
                     self._removed_folders.pop(ino, None)
 

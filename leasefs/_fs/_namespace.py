@@ -47,6 +47,7 @@ class NamespaceHandlers(PassthroughBase):
             ctx, Mutation.UNLINK, lambda: (self._child(parent_inode, name),)
         )
         pinned = self._keep_reachable(path)
+        self._superseding(path, ctx)
         try:
             os.unlink(path, dir_fd=self._root)
         except BaseException:
@@ -95,6 +96,7 @@ class NamespaceHandlers(PassthroughBase):
             new
         ):
             replaced = self._keep_reachable(new)
+            self._superseding(new, ctx)
         try:
             if flags:
                 _libc.renameat2(self._root, old, new, flags)

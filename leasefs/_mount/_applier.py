@@ -49,6 +49,13 @@ class OnChanged(Protocol):
     def __call__(self, path: str, *, wait: bool = True) -> Awaitable[None]: ...
 
 
+class _LeftToGrant(Exception):
+    """A local request began waiting for the path's lease while its version was being
+    fetched: moving the file in through the mount now would wait behind that request (the
+    kernel holds the file's lock for it) while the request waits for us. The grant brings
+    the latest version instead."""
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"  # the local file already has this content
@@ -184,7 +191,11 @@ class Applier:
             if self._waiting_for_lease(version.path):
                 self._deferred.add(version.path)
                 return Outcome.SKIPPED
-            return await self._apply_locked(version, in_place=False)
+            try:
+                return await self._apply_locked(version, in_place=False)
+            except _LeftToGrant:
+                self._deferred.add(version.path)
+                return Outcome.SKIPPED
 
     async def settle_deferred(self, paths: list[str], *, granted: bool) -> None:
         """After a wait for ``paths`` ended: bring in what was left to a grant that never came."""
@@ -241,6 +252,8 @@ class Applier:
 
     async def _delete(self, path: str, *, in_place: bool) -> None:
         if self.mount_root is not None and not in_place:
+            if self._waiting_for_lease(path):
+                raise _LeftToGrant
             remove = partial(_backing.remove, path=path)
             await trio.to_thread.run_sync(_in_directory, self.mount_root, remove)
             return
@@ -258,6 +271,8 @@ class Applier:
             if through_mount:
                 assert self.mount_root is not None
                 await trio.to_thread.run_sync(writer._close)
+                if self._waiting_for_lease(path):  # asked again: the download took time
+                    raise _LeftToGrant
                 rename = partial(_backing.rename_beside, temp=writer.temp, path=path)
                 await trio.to_thread.run_sync(_in_directory, self.mount_root, rename)
             elif in_place:

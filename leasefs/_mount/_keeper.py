@@ -31,9 +31,18 @@ OpenForWriting = Callable[[], Awaitable[Set[str]]]
 """The paths something holds open for writing right now (asked only when a lease is quiet
 enough to go back otherwise)."""
 
+_APPLY_WAIT_S = 2.0
+"""How long a granted request waits for an incoming version being moved in on its path. The
+move goes through the mount, and the kernel may be holding it back behind the very request
+that waits (which holds the file's locks): past this, the request is refused instead."""
+
 _SCAN_SHARE = 5
 """Open writers are looked at no more often than every this many times one look took: a
 machine with very many processes must not spend its time looking."""
+
+
+class _MovingIn(Exception):
+    """The grant's path has a version being moved in that may wait behind the request."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class LeaseKeeper:
         self._wake_releaser = trio.Event()
         self._reachable = True
         self._pending_snapshots = 0
+        self._background: trio.Nursery | None = None  # once `run` is running
 
     def statistics(self) -> KeeperStatistics:
         return KeeperStatistics(
@@ -149,6 +159,9 @@ class LeaseKeeper:
             try:
                 for lease in grant.leases:
                     await self._take(lease, grant.versions.get(lease.path))
+            except _MovingIn as exc:
+                await self._give_back_unrecorded(grant.leases)
+                raise LeaseRefused(str(exc), errno=errno.EBUSY) from exc
             except (LeasefsError, OSError) as exc:
                 await self._give_back_unrecorded(grant.leases)
                 raise LeaseRefused(
@@ -161,11 +174,19 @@ class LeaseKeeper:
             for path in paths:
                 self._acquired.pop(path, None)
             done.set()
-            with trio.CancelScope(shield=True):
-                try:
-                    await self._applier.settle_deferred(paths, granted=granted)
-                except (LeasefsError, OSError) as exc:
-                    log.warning("could not catch up with %s: %s", ", ".join(paths), exc)
+            if self._background is not None:
+                # After the request is answered: catching up moves files in through the
+                # mount, which the kernel holds back while the request holds their locks.
+                self._background.start_soon(self._settle_deferred, paths, granted)
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._settle_deferred(paths, granted)
+
+    async def _settle_deferred(self, paths: list[str], granted: bool) -> None:
+        try:
+            await self._applier.settle_deferred(paths, granted=granted)
+        except (LeasefsError, OSError) as exc:
+            log.warning("could not catch up with %s: %s", ", ".join(paths), exc)
 
     async def _local_hash(self, path: str) -> str | None:
         """The file's content before the lease's first change; for a path with no file yet
@@ -182,11 +203,18 @@ class LeaseKeeper:
         if self.leases.is_current(lease.path, lease.token):
             self.leases.confirmed(lease)  # confirmed again: same lease, same base
             return
-        async with self._applier.lock_for(lease.path):
+        lock = self._applier.lock_for(lease.path)
+        with trio.move_on_after(_APPLY_WAIT_S):
+            await lock.acquire()
+        if not lock.locked() or lock.statistics().owner is not trio.lowlevel.current_task():
+            raise _MovingIn(f"a newer version of {lease.path} is being moved in; try again")
+        try:
             if version is not None:
                 # A waiter continues on top of the holder's content, never beside it.
                 await self._applier.apply_for_waiter(version)
             base_hash = await self._local_hash(lease.path)
+        finally:
+            lock.release()
         if self.leases.granted(lease, base_hash, trio.current_time()):
             self._wake_releaser.set()
 
@@ -214,7 +242,12 @@ class LeaseKeeper:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._renew_forever)
             nursery.start_soon(self._release_idle_forever)
-            task_status.started()
+            self._background = nursery
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._background = None
 
     async def _renew_forever(self) -> None:
         while True:

@@ -108,6 +108,9 @@ class LeasingFS(Passthrough):
             return True
         return False
 
+    def moves_versions_in(self, ctx: RequestContext) -> bool:
+        return self._is_own(ctx)  # the applier, moving versions in through the mount
+
     async def before_mutation(
         self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext | None
     ) -> None:

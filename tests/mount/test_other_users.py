@@ -23,9 +23,10 @@ NOBODY = 65534
 
 def append_as_nobody(path: Path, text: str) -> subprocess.CompletedProcess[str]:
     """A real shell of another user (uid and gid 65534, no supplementary groups) appending
-    ``text`` to ``path`` (the project's Python lives where that user may not go)."""
+    ``text`` to ``path`` (the project's Python lives where that user may not go). bash: dash
+    reports any failed write as "I/O error", whatever the errno."""
     return subprocess.run(
-        ["/bin/sh", "-c", 'printf %s "$2" >> "$1"', "sh", str(path), text], user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True,
+        ["/bin/bash", "-c", 'printf %s "$2" >> "$1"', "sh", str(path), text], user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True,
         text=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
     )  # fmt: skip
 

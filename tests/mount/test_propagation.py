@@ -369,3 +369,27 @@ def test_a_version_built_on_an_older_state_is_kept_apart_not_applied(
     wait_for(copy.exists, timeout=30, what="dave's version saved beside alice's file")
     assert content(copy) == "# project\ndave\n"
     assert content(alice.repo / "README.md") == "# project\nalice\n"
+
+
+def test_a_write_to_a_file_a_version_replaced_since_its_open_lands_on_the_version(
+    mount_agent: MountFactory,
+) -> None:
+    """Opening for writing takes no lease, so another agent's version may move in under an
+    open file. A write into the file it replaced would be lost from the tree: it goes on top
+    of the version instead (as after an open a moment later), under the lease, and reaches
+    the other agent."""
+    alice, bob = mount_agent("alice"), mount_agent("bob")
+    appending = os.open(alice.repo / "src" / "app.py", os.O_WRONLY | os.O_APPEND)  # no write yet
+    try:
+        (bob.repo / "src" / "app.py").write_text("print('bob')\n")
+        bob.leasefs("release", str(bob.repo / "src" / "app.py"))
+        wait_for(lambda: content(alice.repo / "src" / "app.py") == "print('bob')\n",
+                 what="bob's version in alice's tree")  # fmt: skip
+        assert os.write(appending, b"# alice, on top\n") == len(b"# alice, on top\n")
+    finally:
+        os.close(appending)
+    expected = "print('bob')\n# alice, on top\n"
+    assert content(alice.repo / "src" / "app.py") == expected
+    alice.leasefs("release", str(alice.repo / "src" / "app.py"))
+    wait_for(lambda: content(bob.repo / "src" / "app.py") == expected,
+             what="alice's line in bob's tree")  # fmt: skip
