@@ -16,6 +16,7 @@ from ._kernel import KernelCaches as KernelCaches
 from ._mounting import DEFAULT_MAX_TASKS as DEFAULT_MAX_TASKS
 from ._mounting import OtherUsers as OtherUsers
 from ._mounting import is_mounted as is_mounted
+from ._mounting import mount_id as mount_id
 from ._mounting import mount_options as mount_options
 from ._mounting import other_users_refusal as other_users_refusal
 from ._mounting import read_fuse_conf as read_fuse_conf
@@ -40,6 +41,7 @@ __all__ = [
     "Passthrough",
     "fuse_handler",
     "is_mounted",
+    "mount_id",
     "mount_options",
     "other_users_refusal",
     "quiet_handler",

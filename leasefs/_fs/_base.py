@@ -98,6 +98,7 @@ class PassthroughBase(pyfuse3.Operations):
         # Files whose name went to another agent's version (-> that name), until forgotten.
         self._superseded: dict[InodeId, str] = {}
         self._as_root = os.geteuid() == 0
+        self.lookups_served = 0  # LOOKUP requests: what priming and the kernel's cache save
         self._read_buffer = memoryview(bytearray(_READ_BUFFER_BYTES))
 
     # -- hooks for the lease layer ---------------------------------------------------------

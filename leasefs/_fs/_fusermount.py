@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 
-__all__ = ["is_mounted", "unmount"]
+__all__ = ["is_mounted", "mount_id", "unmount"]
 
 _FUSERMOUNT = "fusermount3"
 
@@ -43,7 +43,19 @@ def unmount(mountpoint: str | os.PathLike[str], lazy: bool = False, timeout: flo
 
 def is_mounted(path: str | os.PathLike[str]) -> bool:
     """Whether a leasefs filesystem is mounted exactly at `path` (from /proc/self/mountinfo)."""
-    target = os.path.realpath(os.fspath(path))
+    return mount_id(path) is not None
+
+
+def mount_id(path: str | os.PathLike[str], *, resolve: bool = True) -> int | None:
+    """The id /proc/self/mountinfo gives the leasefs filesystem mounted exactly at `path`
+    (the newest, if several are stacked), None if there is none: what tells a mount's own
+    files from the same paths in the directory underneath, and one mount from the next.
+
+    `resolve=False` for a path resolved already: the process serving the mount must not
+    resolve its own mountpoint (each lstat is a request to itself).
+    """
+    target = os.path.realpath(os.fspath(path)) if resolve else os.fspath(path)
+    found = None
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
@@ -51,10 +63,10 @@ def is_mounted(path: str | os.PathLike[str]) -> bool:
                 separator = fields.index("-")
                 point, fstype = _unescape(fields[4]), fields[separator + 1]
                 if point == target and fstype == "fuse.leasefs":
-                    return True
+                    found = int(fields[0])
     except FileNotFoundError:
-        return False
-    return False
+        return None
+    return found
 
 
 def _unescape(field: str) -> str:

@@ -41,6 +41,7 @@ class MetadataHandlers(PassthroughBase):
     async def lookup(
         self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext
     ) -> EntryAttributes:
+        self.lookups_served += 1
         parent = self.path_of(InodeId(parent_inode))
         if name == b".":
             path = parent

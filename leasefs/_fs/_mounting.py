@@ -13,13 +13,15 @@ from enum import StrEnum
 import pyfuse3
 import trio
 
-from ._fusermount import is_mounted, unmount
+from ._fusermount import is_mounted, mount_id, unmount
 from ._passthrough import Passthrough
+from ._unmount_watch import UnmountWatch
 
 __all__ = [
     "DEFAULT_MAX_TASKS",
     "OtherUsers",
     "is_mounted",
+    "mount_id",
     "mount_options",
     "other_users_refusal",
     "read_fuse_conf",
@@ -101,10 +103,13 @@ async def run_mount(
     runs). Cancelling unmounts; an outside unmount (`unmount`, fusermount3 -u) returns.
     """
     path = os.fspath(mountpoint)
+    watch = UnmountWatch(path)  # auto_unmount's stand-in where it cannot tell (see there)
     pyfuse3.init(ops, path, mount_options(options))
     try:
+        watch.start()
         task_status.started()
         await pyfuse3.main(max_tasks=max_tasks)
     finally:
         pyfuse3.close(unmount=True)  # a no-op if the kernel side is already gone
+        watch.done()
         ops.close_handles()

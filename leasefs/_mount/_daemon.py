@@ -54,11 +54,13 @@ from ._keeper import KeeperOptions, LeaseKeeper, OpenForWriting
 from ._lease_machine import MountLeases
 from ._leasing_fs import LeasingFS
 from ._open_writers import ProcessWriters
+from ._priming import prime
 from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
 
 _SHUTDOWN_RELEASE_S = 60.0
+_PRIME_WAIT_S = 2.0  # how long the mount's readiness waits for the priming walk
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,10 @@ class MountDaemon:
                     mounted = trio.Event()
                     nursery.start_soon(self._serve_fs, fs, mounted)
                     await mounted.wait()
+                    primed = trio.Event()
+                    nursery.start_soon(self._prime, scope, primed)
+                    with trio.move_on_after(_PRIME_WAIT_S):
+                        await primed.wait()  # the rest goes on in the background
                     with trio.move_on_after(10):
                         await follower.caught_up.wait()
                     _registry.write(
@@ -173,6 +179,22 @@ class MountDaemon:
         finally:
             record_path.unlink(missing_ok=True)
             os.close(root_fd)
+
+    async def _prime(self, scope: Scope, done: trio.Event) -> None:
+        """List the tree through the mount once, so the first `git status` finds the
+        kernel's entries in place (see `_priming`)."""
+        started = trio.current_time()
+        try:
+            seen = await trio.to_thread.run_sync(
+                prime, self.config.repo, scope.is_leased, abandon_on_cancel=True
+            )
+        except OSError as exc:
+            log.warning("could not prime the kernel's entries: %s", exc)
+        else:
+            took = trio.current_time() - started
+            log.info("primed the kernel with %d entries in %.2f s", seen, took)
+        finally:
+            done.set()
 
     async def _serve_fs(self, fs: LeasingFS, mounted: trio.Event) -> None:
         async with trio.open_nursery() as nursery:
@@ -262,6 +284,7 @@ class MountDaemon:
             pending_snapshots=kept.pending_snapshots,
             versions_applied=applied.applied,
             refused_writes=parts.fs.statistics().refused_writes,
+            lookups_served=parts.fs.statistics().lookups_served,
             conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
         )

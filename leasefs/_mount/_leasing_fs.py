@@ -40,6 +40,8 @@ log = logging.getLogger("leasefs.mount")
 
 HOLDER_XATTR = b"user.leasefs.holder"
 _HOLDER_LOOKUP_S = 5.0
+_UNLEASED_FOR_S = 1.0  # a changed .gitignore takes effect for writes within this
+_UNLEASED_REMEMBERED = 4096
 
 
 def describe_holder(lease: Lease) -> dict[str, object]:
@@ -58,6 +60,7 @@ def describe_holder(lease: Lease) -> dict[str, object]:
 @dataclass(frozen=True)
 class LeasingStatistics:
     refused_writes: int  # changes refused for want of a lease
+    lookups_served: int  # LOOKUP requests answered
 
 
 class LeasingFS(Passthrough):
@@ -89,12 +92,31 @@ class LeasingFS(Passthrough):
         self._refusals = 0
         self._pid = os.getpid()
         self._own_threads: set[int] = set()
+        self._unleased_until: dict[str, float] = {}  # ignored paths written to, until when
 
     def statistics(self) -> LeasingStatistics:
-        return LeasingStatistics(refused_writes=self._refusals)
+        return LeasingStatistics(refused_writes=self._refusals, lookups_served=self.lookups_served)
 
-    def _leased_paths(self, paths: tuple[str, ...]) -> list[str]:
-        return [p for p in paths if p and self.scope.is_leased(p)]
+    def _leased_paths(self, kind: Mutation, paths: tuple[str, ...]) -> list[str]:
+        return [p for p in paths if p and self._in_scope(kind, p)]
+
+    def _in_scope(self, kind: Mutation, path: str) -> bool:
+        """Whether `path` needs a lease. Asked of every write, so answered without the
+        ignore rules (several stats) for a path held already, and from a verdict a moment
+        old for a write to an ignored one (a big file is written in many requests)."""
+        if self.keeper.leases.get(path) is not None:
+            return True
+        if kind is not Mutation.WRITE:
+            return self.scope.is_leased(path)
+        now = trio.current_time()
+        if self._unleased_until.get(path, -1.0) > now:
+            return False
+        leased = self.scope.is_leased(path)
+        if not leased:
+            if len(self._unleased_until) > _UNLEASED_REMEMBERED:
+                self._unleased_until.clear()
+            self._unleased_until[path] = now + _UNLEASED_FOR_S
+        return leased
 
     def _is_own(self, ctx: RequestContext | None) -> bool:
         """A request from this very process (the applier moving versions in): no lease.
@@ -116,7 +138,7 @@ class LeasingFS(Passthrough):
     ) -> None:
         if self._is_own(ctx):
             return
-        leased = self._leased_paths(paths)
+        leased = self._leased_paths(kind, paths)
         if not leased:
             return
         try:

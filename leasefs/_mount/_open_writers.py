@@ -16,7 +16,9 @@ from pathlib import Path
 
 import trio
 
-__all__ = ["ProcessWriters", "mount_id_of", "open_for_writing"]
+from .._fs import mount_id
+
+__all__ = ["ProcessWriters", "open_for_writing"]
 
 _WRITABLE = (os.O_WRONLY, os.O_RDWR)
 
@@ -64,27 +66,6 @@ def _writable_on(fdinfo: str, mount_id: int | None) -> bool:
     return flags & os.O_ACCMODE in _WRITABLE
 
 
-def mount_id_of(mount_root: str) -> int | None:
-    """The id ``/proc/self/mountinfo`` gives the mount at `mount_root` (the newest one)."""
-    found = None
-    try:
-        text = Path("/proc/self/mountinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) > 4 and _unescape(fields[4]) == mount_root:
-            found = int(fields[0])
-    return found
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
 class ProcessWriters:
     """`open_for_writing` for one mount, run in a worker thread (it reads all of /proc)."""
 
@@ -98,5 +79,5 @@ class ProcessWriters:
 
     def _look(self) -> set[str]:
         if self._mount_id is None:
-            self._mount_id = mount_id_of(self._root)  # known once mounted
+            self._mount_id = mount_id(self._root, resolve=False)  # known once mounted
         return open_for_writing(self._root, self._mount_id, exclude_pid=self._pid)

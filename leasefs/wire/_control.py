@@ -69,6 +69,7 @@ class MountStatus(WireModel):
     pending_snapshots: int
     versions_applied: int
     refused_writes: int
+    lookups_served: int  # names the kernel asked the mount for (not primed, not cached)
     conflicts: list[ConflictStatus]
     bypassers: list[str]
 

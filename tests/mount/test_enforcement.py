@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import CoordinatorProcess, audit_actions, run, wait_for
 from tests.mount.conftest import MountFactory
 
@@ -34,10 +36,13 @@ WRITES = {
 }
 
 
+@pytest.mark.parametrize("transport", [(), ("--file-handles",)], ids=["inodes", "handles"])
 def test_held_file_refuses_every_tool_and_leaves_the_tree_unchanged(
-    mount_agent: MountFactory,
+    mount_agent: MountFactory, transport: tuple[str, ...]
 ) -> None:
-    alice, bob = mount_agent("alice"), mount_agent("bob")
+    """Both ways of serving files (no per-open requests, and a handle per open) enforce the
+    same: at the first change, whatever opened the file."""
+    alice, bob = mount_agent("alice", *transport), mount_agent("bob", *transport)
     (bob.repo / "spare.txt").write_text("spare\n")
     with open(alice.repo / "src" / "app.py", "a") as held:
         held.write("# alice is editing\n")

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import trio
 
 from leasefs._client import Client
@@ -209,11 +210,15 @@ def test_a_waiting_writer_recalls_the_lease_instead_of_waiting_out_the_grace(
     assert content(bob.repo / "src" / "app.py") == "print('alice')\nprint(\"bob\")\n"
 
 
-def test_two_agents_appending_to_one_file_take_turns(mount_agent: MountFactory) -> None:
+@pytest.mark.parametrize("transport", [(), ("--file-handles",)], ids=["inodes", "handles"])
+def test_two_agents_appending_to_one_file_take_turns(
+    mount_agent: MountFactory, transport: tuple[str, ...]
+) -> None:
     """Each waiting agent recalls the other's lease, so neither starves even while the holder
-    keeps writing: every append lands, in one file, within the wait bound."""
-    alice = mount_agent("alice", "--wait", "10")
-    bob = mount_agent("bob", "--wait", "10")
+    keeps writing: every append lands, in one file, within the wait bound. Whether the mount
+    sees each close (file handles) or finds open writers in /proc (without)."""
+    alice = mount_agent("alice", "--wait", "10", *transport)
+    bob = mount_agent("bob", "--wait", "10", *transport)
     refused: list[tuple[str, int | None]] = []
     written: dict[str, list[str]] = {"alice": [], "bob": []}
     stop = threading.Event()

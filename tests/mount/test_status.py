@@ -71,6 +71,13 @@ def test_status_release_and_one_grant_for_many_writes(
     assert [h["path"] for h in status["held"]] == ["src/app.py"]
     assert status["coordinator_reachable"] and status["events_connected"]
     assert status["held"][0]["expires_in_s"] > 20
+    assert not status["held"][0]["open_for_writing"]
+    with open(alice.repo / "src" / "app.py", "a") as still_open:  # seen in /proc, not told
+        still_open.write("# open\n")
+        still_open.flush()
+        status = json.loads(alice.leasefs("status", str(alice.repo), "--json").stdout)[0]
+        assert status["held"][0]["open_for_writing"]
+        assert "open for writing" in alice.leasefs("status").stdout
     text = alice.leasefs("status").stdout
     assert "src/app.py  held" in text and str(alice.repo) in text
     assert "held by alice" in bob.leasefs("who", str(bob.repo / "src" / "app.py")).stdout

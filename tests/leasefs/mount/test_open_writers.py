@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leasefs._mount._open_writers import _unescape, mount_id_of, open_for_writing
+from leasefs._fs import mount_id
+from leasefs._mount._open_writers import open_for_writing
 from tests.helpers import die_with_parent, reap
 from tests.helpers.waiting import wait_for
 
@@ -104,10 +105,9 @@ def test_a_file_closed_is_no_longer_found(tmp_path: Path, hold_open) -> None:
     )
 
 
-def test_mountinfo_paths_are_unescaped_and_the_root_mount_is_found() -> None:
-    assert _unescape(r"/tmp/with\040space\011tab\134slash") == "/tmp/with space\ttab\\slash"
-    assert mount_id_of("/") is not None
-    assert mount_id_of("/no/such/mount/point") is None
+def test_a_path_with_no_leasefs_mount_has_no_mount_id() -> None:
+    assert mount_id("/") is None  # mounted, but not leasefs
+    assert mount_id("/no/such/mount/point") is None
 
 
 def _mount_id_of_file(path: Path) -> int:
