@@ -63,7 +63,7 @@ class LeaseTiming:
     # open for writing. So this need only be short: a writer that appends every few
     # milliseconds, opening and closing the file each time, must not starve a waiter.
     recall_quiet_s: float = 0.01
-    writer_poll_s: float = 0.1  # a recalled lease kept by an open writer: look again after
+    writer_poll_s: float = 0.05  # a recalled lease kept by an open writer: look again after
     idle_poll_s: float = 1.0  # an idle lease kept by an open writer: look again after
 
     @property
