@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
@@ -270,11 +271,18 @@ class LeaseKeeper:
                 log.error("lease on %s was lost (expired on the coordinator)", path)
 
     async def _release_idle_forever(self) -> None:
+        last_look = -math.inf
         while True:
             writing: Set[str] = frozenset()
             looked_for = 0.0
-            if self.leases.quiet(trio.current_time()):
-                started = trio.current_time()
+            if quiet := self.leases.quiet(trio.current_time()):
+                allowed = self.leases.next_look(quiet, last_look)
+                if trio.current_time() < allowed:
+                    self._wake_releaser = trio.Event()  # a recall may shorten the gap
+                    with trio.move_on_at(allowed):
+                        await self._wake_releaser.wait()
+                    continue
+                started = last_look = trio.current_time()
                 writing = await self.open_for_writing()
                 looked_for = trio.current_time() - started
             now = trio.current_time()

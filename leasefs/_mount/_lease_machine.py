@@ -20,7 +20,9 @@ without handles). *Open for writing* is a set of paths the keeper finds out when
 - **Recall**: another agent waits; the lease goes back once the path was quiet for the short
   `recall_quiet_s` and nothing holds it open for writing. A recall that arrives before its grant is recorded is kept until the grant is.
 - **Open writers** are looked at again every `writer_poll_s` while they keep a recalled
-  lease (their close may go unseen), every `idle_poll_s` while they keep an idle one.
+  lease (their close may go unseen), every `idle_poll_s` while they keep an idle one; and
+  looked for at most every `idle_look_gap_s` for idle leases (`next_look`), so a burst of
+  leases going quiet one after another is looked at, and given back, together.
 - **Lost**: a renewal answer without a lease (it expired, or the coordinator's break timeout
   stopped renewing a recalled lease whose holder never went quiet) drops it; the next change
   must acquire it again, and waits its turn behind whoever was waiting.
@@ -65,6 +67,9 @@ class LeaseTiming:
     recall_quiet_s: float = 0.01
     writer_poll_s: float = 0.05  # a recalled lease kept by an open writer: look again after
     idle_poll_s: float = 1.0  # an idle lease kept by an open writer: look again after
+    # Looking for open writers reads all of /proc: while leases keep going quiet one after
+    # another (a burst of new files), they are looked at together, at most this often.
+    idle_look_gap_s: float = 0.5
 
     @property
     def renew_every_s(self) -> float:
@@ -220,6 +225,13 @@ class MountLeases:
             for lease in self.leases()
             if lease.phase is Phase.HELD and now >= self._quiet_until(lease)
         ]
+
+    def next_look(self, quiet: Sequence[str], last_look: float) -> float:
+        """When open writers may be looked for again, the last look being at `last_look`:
+        soon for a recalled lease (someone waits), after a gap for idle ones (gathered)."""
+        recalled = any((held := self._held.get(p)) is not None and held.recalled for p in quiet)
+        gap = self.timing.writer_poll_s if recalled else self.timing.idle_look_gap_s
+        return last_look + gap
 
     def due(self, now: float, writing: Set[str]) -> list[str]:
         """Leases to give back now: quiet for long enough, and not open for writing."""

@@ -334,3 +334,21 @@ async def test_a_reacquire_under_the_same_grant_only_moves_the_expiry(
     assert first is not None and leases.is_current("a.txt", 1)
     leases.confirmed(lease("a.txt", 1).model_copy(update={"expires_at": 99.0}))
     assert leases.get("a.txt") is first and first.expires_at == 99.0
+
+
+async def test_open_writers_are_looked_for_soon_for_a_recall_and_after_a_gap_for_idle_leases(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Looking reads all of /proc: a burst of leases going quiet one after another is looked
+    at together, but someone waiting is not kept waiting for the gap."""
+    leases = MountLeases(TIMING)
+    grant(leases, "a.txt", 1)
+    grant(leases, "b.txt", 2)
+    await trio.sleep(GRACE)
+    last_look = now()
+    quiet = leases.quiet(now())
+    assert quiet == ["a.txt", "b.txt"]
+    assert leases.next_look(quiet, last_look) == last_look + TIMING.idle_look_gap_s
+    leases.recalled("b.txt", 2, now())
+    assert leases.next_look(quiet, last_look) == last_look + TIMING.writer_poll_s
+    assert leases.next_look(quiet, -math.inf) == -math.inf  # never looked: look now
