@@ -87,15 +87,7 @@ class FileHandlers(PassthroughBase):
         )
         if self.files_without_handles:
             return self._create_without_handle(path, mode, flags, ctx)
-        base = _backing_flags(flags) | os.O_CREAT
-        try:
-            fd = os.open(path, base | os.O_EXCL, stat.S_IMODE(mode), dir_fd=self._root)
-            created = True
-        except FileExistsError:
-            if flags & os.O_EXCL:
-                raise
-            fd = os.open(path, base & ~os.O_CREAT, dir_fd=self._root)
-            created = False
+        fd, created = self._create_or_open(path, _backing_flags(flags), mode, flags)
         try:
             st = os.fstat(fd)
             if created:
@@ -114,15 +106,8 @@ class FileHandlers(PassthroughBase):
         """Create (or open) `path` with a descriptor kept for its inode: read-write whatever
         the caller asked, since every later open of the file shares it (no O_APPEND either:
         the kernel sends each write's offset, at the end for an appending open)."""
-        base = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(path, base | os.O_EXCL, stat.S_IMODE(mode), dir_fd=self._root)
-            created = True
-        except FileExistsError:
-            if flags & os.O_EXCL:
-                raise
-            fd = os.open(path, base & ~os.O_CREAT, dir_fd=self._root)
-            created = False
+        base = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd, created = self._create_or_open(path, base, mode, flags)
         try:
             if not created and flags & os.O_TRUNC:
                 os.ftruncate(fd, 0)  # the kernel takes the file for new: it truncates nothing
@@ -135,6 +120,19 @@ class FileHandlers(PassthroughBase):
             raise
         self._files.put(InodeId(entry.st_ino), fd, writable=True)
         return FileInfo(fh=0, keep_cache=True), entry
+
+    def _create_or_open(self, path: str, base: int, mode: ModeT, flags: FlagT) -> tuple[int, bool]:
+        """Open `path` with `base` flags, creating it (with exactly `mode`'s permission bits)
+        unless it exists; an existing file fails only for the caller's O_EXCL (the kernel
+        may ask to create a name it has not seen made). Returns the descriptor and whether
+        the file was made now."""
+        try:
+            made = base | os.O_CREAT | os.O_EXCL
+            return os.open(path, made, stat.S_IMODE(mode), dir_fd=self._root), True
+        except FileExistsError:
+            if flags & os.O_EXCL:
+                raise
+            return os.open(path, base & ~os.O_CREAT, dir_fd=self._root), False
 
     def _new_open(self, fd: int, inode: InodeId, path: str, writable: bool) -> FileInfo:
         st = os.fstat(fd)
