@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pyfuse3
 import trio
@@ -57,7 +57,7 @@ class KernelCaches:
         if wait:
             await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
         else:
-            trio.lowlevel.spawn_system_task(_tell_kernel_later, inode, parent, name, deleted)
+            _in_background(_tell_kernel, inode, parent, name, deleted)
 
     async def drop(self, inodes: Iterable[InodeId], *, attributes_only: bool) -> None:
         """Drop the kernel's cached attributes (and pages, unless `attributes_only`) of
@@ -77,23 +77,19 @@ class KernelCaches:
         served is answered: for a request on `inode` itself (whose pages it holds until
         then) or one another request on it may be waiting behind. Not awaited."""
         if pyfuse3.trio_token is not None:
-            trio.lowlevel.spawn_system_task(_invalidate_in_thread, [inode])
+            _in_background(_invalidate, [inode], False)
 
 
-async def _tell_kernel_later(
-    inode: InodeId | None, parent: InodeId | None, name: bytes, deleted: InodeId | None
-) -> None:
-    try:
-        await trio.to_thread.run_sync(_tell_kernel, inode, parent, name, deleted)
-    except Exception:  # a system task must not raise: it would take the mount down
-        log.exception("could not drop the kernel's caches of %s", os.fsdecode(name))
+def _in_background(call: Callable[..., None], *args: object) -> None:
+    """Make a kernel call in a worker thread, not waited for by anyone."""
 
+    async def run() -> None:
+        try:
+            await trio.to_thread.run_sync(call, *args)
+        except Exception:  # a system task must not raise: it would take the mount down
+            log.exception("could not drop the kernel's caches (%s%r)", call.__name__, args)
 
-async def _invalidate_in_thread(inodes: list[InodeId]) -> None:
-    try:
-        await trio.to_thread.run_sync(_invalidate, inodes, False)
-    except Exception:  # a system task must not raise: it would take the mount down
-        log.exception("could not drop the kernel's caches of inodes %s", inodes)
+    trio.lowlevel.spawn_system_task(run)
 
 
 def _invalidate(inodes: list[InodeId], attributes_only: bool) -> None:
