@@ -205,9 +205,9 @@ class LeaseKeeper:
             self.leases.confirmed(lease)  # confirmed again: same lease, same base
             return
         lock = self._applier.lock_for(lease.path)
-        with trio.move_on_after(_APPLY_WAIT_S):
+        with trio.move_on_after(_APPLY_WAIT_S) as waited:
             await lock.acquire()
-        if not lock.locked() or lock.statistics().owner is not trio.lowlevel.current_task():
+        if waited.cancelled_caught:
             raise _MovingIn(f"a newer version of {lease.path} is being moved in; try again")
         try:
             if version is not None:
