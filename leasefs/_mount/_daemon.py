@@ -245,6 +245,7 @@ class MountDaemon:
         now = time.time()
         held = parts.keeper.held()
         kept, applied = parts.keeper.statistics(), parts.applier.statistics()
+        served = parts.fs.statistics()
         waiters: dict[str, list[str]] = {}
         if held:
             with trio.move_on_after(5):
@@ -283,8 +284,8 @@ class MountDaemon:
             waiters=waiters,
             pending_snapshots=kept.pending_snapshots,
             versions_applied=applied.applied,
-            refused_writes=parts.fs.statistics().refused_writes,
-            lookups_served=parts.fs.statistics().lookups_served,
+            refused_writes=served.refused_writes,
+            lookups_served=served.lookups_served,
             conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
         )
