@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._procfs import descriptors, processes
+
 
 @dataclass(frozen=True)
 class Bypasser:
@@ -41,10 +43,7 @@ def find_bypassers(
     real = os.path.realpath(repo)
     skip = exclude or set()
     found: list[Bypasser] = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) in skip:
-            continue
-        pid = int(entry.name)
+    for pid in processes(exclude=skip):
         hit = _cwd_hit(pid, real, underlying_dev) or _fd_hit(pid, real, underlying_dev)
         if hit:
             found.append(Bypasser(pid=pid, name=_process_name(pid), how=hit))
@@ -54,13 +53,17 @@ def find_bypassers(
 def _uses(link: str, real: str, underlying_dev: int) -> str | None:
     try:
         target = os.readlink(link)
-        if not _inside(target, real):
-            return None
-        if os.stat(link).st_dev != underlying_dev:
-            return None
     except OSError:
         return None
-    return target
+    return target if _inside(target, real) and _on_device(link, underlying_dev) else None
+
+
+def _on_device(link: str, underlying_dev: int) -> bool:
+    """Whether what `link` points at is on the underlying filesystem (not the mount)."""
+    try:
+        return os.stat(link).st_dev == underlying_dev
+    except OSError:
+        return False
 
 
 def _cwd_hit(pid: int, real: str, underlying_dev: int) -> str | None:
@@ -69,12 +72,7 @@ def _cwd_hit(pid: int, real: str, underlying_dev: int) -> str | None:
 
 
 def _fd_hit(pid: int, real: str, underlying_dev: int) -> str | None:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return None
-    for fd in fds:
-        target = _uses(f"/proc/{pid}/fd/{fd}", real, underlying_dev)
-        if target:
+    for fd, target in descriptors(pid):
+        if _inside(target, real) and _on_device(f"/proc/{pid}/fd/{fd}", underlying_dev):
             return f"open file {target}"
     return None

@@ -17,6 +17,7 @@ from pathlib import Path
 import trio
 
 from .._fs import mount_id
+from ._procfs import descriptors, processes
 
 __all__ = ["ProcessWriters", "open_for_writing"]
 
@@ -29,22 +30,11 @@ def open_for_writing(mount_root: str, mount_id: int | None, *, exclude_pid: int)
     id in ``/proc/self/mountinfo``, to tell its files from the same paths underneath."""
     prefix = mount_root.rstrip("/") + "/"
     found: set[str] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == exclude_pid:
-            continue
-        fd_dir = f"/proc/{entry.name}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue  # gone, or not ours to look into
-        for fd in fds:
-            try:
-                target = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:
-                continue
+    for pid in processes(exclude=(exclude_pid,)):
+        for fd, target in descriptors(pid):
             if not target.startswith(prefix) or target.endswith(" (deleted)"):
                 continue
-            if _writable_on(f"/proc/{entry.name}/fdinfo/{fd}", mount_id):
+            if _writable_on(f"/proc/{pid}/fdinfo/{fd}", mount_id):
                 found.add(target[len(prefix) :])
     return found
 
