@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from leasefs.wire import ErrorCode, EventType, Lease, LeaseGrant
+from leasefs.wire import ErrorCode, EventType, Lease, LeaseGrant, covers, is_folder
 
 from ._errors import ConflictError, TooMany
+from ._lease_rows import leases_over
 from ._leases import GrantRequest, decide
 from ._records import expire, lease_data, lease_model, leases_of, record, version_model
 from .store import LeaseRow, Tx
@@ -29,19 +30,22 @@ class Blocked:
 def try_grant(
     tx: Tx, request: GrantRequest, claimed: set[str], now: float, max_leases: int
 ) -> LeaseGrant | Blocked:
-    """Grant all of ``request``'s paths, or none if another agent holds one or a waiter in
-    line has ``claimed`` it; expired leases on the paths are expired on the way."""
+    """Grant all of ``request``'s paths, or none if another agent holds one (or a folder
+    above it) or a waiter in line has ``claimed`` it; expired leases on the paths are
+    expired on the way. The request's folders are granted too where they are free."""
     ws = request.workspace_id
-    decision = decide(tx.leases_for_paths(ws, request.paths), request.agent_id, now)
+    decision = decide(leases_over(tx, ws, request.paths), request.agent_id, now)
     expire(tx, decision.expired, now)
     own = {row.path: row for row in decision.own}
     queued = [p for p in request.paths if p in claimed and p not in own]
     if decision.blockers or queued:
         return Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
-    check_lease_count(tx, request.agent_id, len(request.paths) - len(own), now, max_leases)
+    folders = [f for f in request.folders if folder_is_free(tx, request, f, claimed, now)]
+    new = sum(1 for p in request.paths if p not in own) + len(folders)
+    check_lease_count(tx, request.agent_id, new, now, max_leases)
     token: int | None = None
     rows = []
-    for path in request.paths:
+    for path in (*request.paths, *folders):
         if path in own:
             row = replace(
                 own[path],
@@ -77,11 +81,23 @@ def try_grant(
     return LeaseGrant(leases=[lease_model(r, agents) for r in rows], versions=versions)
 
 
+def folder_is_free(
+    tx: Tx, request: GrantRequest, folder: str, claimed: set[str], now: float
+) -> bool:
+    """May ``folder`` be leased now: nobody (the asker included) holds anything over or
+    under it, no waiter wants anything under it, and no version was ever recorded under it
+    on the request's branch (the holder's mount takes its files as new ones, with no content
+    to bring in)."""
+    if any(row.expires_at > now for row in leases_over(tx, request.workspace_id, [folder])):
+        return False
+    if any(covers(folder, path) for path in claimed):
+        return False
+    return not tx.has_versions_under(request.workspace_id, folder, request.branch)
+
+
 def find_blockers(tx: Tx, request: GrantRequest, claimed: set[str], now: float) -> Blocked:
     """What still stands between ``request`` and its grant."""
-    decision = decide(
-        tx.leases_for_paths(request.workspace_id, request.paths), request.agent_id, now
-    )
+    decision = decide(leases_over(tx, request.workspace_id, request.paths), request.agent_id, now)
     queued = [p for p in request.paths if p in claimed]
     return Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
 
@@ -102,7 +118,11 @@ def lease_held(
     paths: Sequence[str], blocked: Blocked, waiters: int, why: str = "held"
 ) -> ConflictError:
     """The 409 ``lease_held`` naming who holds what, and how many wait in line."""
-    parts = [f"{h.path} by {h.holder.label} (agent {h.holder.id})" for h in blocked.holders]
+    parts = [
+        f"{h.path}{' (a folder lease)' if is_folder(h.path) else ''} by {h.holder.label} "
+        f"(agent {h.holder.id})"
+        for h in blocked.holders
+    ]
     parts += [f"{p} promised to another agent waiting in line" for p in blocked.queued_paths]
     return ConflictError(
         f"lease {why}: {'; '.join(parts) or ', '.join(paths)}",

@@ -6,6 +6,15 @@ a newcomer never overtakes an earlier waiter on any path they share, and a waite
 several paths is granted all of them at once or none (so two agents asking for {a, b} and
 {b, a} cannot deadlock: neither ever holds half).
 
+A lease is on a file path (``src/app.py``) or on a *folder* (``src/new/``, ending in '/'):
+everything strictly under it, for a burst of new files that would otherwise cost a round trip
+each. A folder is granted only beside a request's paths and only when it is free (nobody holds
+or waits for anything under it, nothing was ever recorded under it), never waited for; under
+it the holder's mount takes the files' leases itself, with the folder's fencing token, and
+when someone else wants one of them the holder *narrows* the folder into leases on exactly
+the files it still holds (`coordinator._leasing`). Two lease keys conflict when one covers
+the other (`overlaps`).
+
 This is the one module holding the server's lease rules, and the one its hypothesis tests
 check against a model. The services only apply them: `_grants` inside a store transaction,
 `_leasing` under its lock, with the time limits of `Limits` (TTL, recall break timeout,
@@ -20,7 +29,11 @@ from dataclasses import dataclass, field
 
 import trio
 
+from leasefs.wire import covers, folders_above, is_folder, overlaps
+
 from .store import LeaseRow
+
+__all__ = ["covers", "folders_above", "is_folder", "overlaps"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class GrantRequest:
     ttl_s: float
     work: str | None
     branch: str
+    folders: tuple[str, ...] = ()  # granted too if free now; never waited for
     warned: tuple[tuple[str, int, str], ...] = ()  # (path, zone id, reason) of warn zones
 
 

@@ -22,15 +22,20 @@ from leasefs.wire import (
     Lease,
     LeaseGrant,
     LeaseRequest,
+    NarrowRequest,
+    NarrowResult,
     PathStatus,
     ReleaseRequest,
     ReleaseResult,
     RenewRequest,
     RenewResult,
+    covers,
+    is_folder,
 )
 
-from ._errors import ConflictError, CoordinatorError, Unauthenticated
+from ._errors import ConflictError, CoordinatorError, Unauthenticated, Unprocessable
 from ._grants import Blocked, find_blockers, lease_held, try_grant
+from ._lease_rows import covering_lease, leases_over
 from ._leases import GrantRequest, Waiter, WaitQueue
 from ._limits import Limits
 from ._reaper import Reaper
@@ -100,12 +105,15 @@ class Leasing:
             work=request.work,
             branch=request.branch,
         )
+        folders = tuple(dict.fromkeys(request.folders))
 
         def acquire_tx(tx: Tx, claimed: set[str]) -> tuple[GrantRequest, LeaseGrant | Blocked]:
             # The zone check shares the grant's transaction: one worker-thread trip, not two.
             warned = self._zones.admit_tx(tx, agent, paths)
             grant_request = replace(
-                asked, warned=tuple((path, zone.id, zone.reason) for path, zone in warned)
+                asked,
+                warned=tuple((path, zone.id, zone.reason) for path, zone in warned),
+                folders=tuple(self._zones.unzoned_tx(tx, agent, folders)) if folders else (),
             )
             return grant_request, self._grant_tx(tx, grant_request, claimed)
 
@@ -123,23 +131,23 @@ class Leasing:
             if request.wait_s <= 0:
                 raise self._lease_held(agent.workspace_id, paths, outcome)
             waiter = self._queue.add(grant_request)
-            await self._recall(agent, outcome.holders)
+            await self._recall(agent.workspace_id, agent.id, outcome.holders)
         return await self._wait(waiter, request.wait_s)
 
     def _announce_grant(self, grant: LeaseGrant) -> None:
         if grant.leases:
             self.reaper.announce(min(lease.expires_at for lease in grant.leases))
 
-    async def _recall(self, asker: AgentRow, holders: Sequence[Lease]) -> None:
+    async def _recall(self, ws: int, asker_id: int, holders: Sequence[Lease]) -> None:
         """Tell each holder that someone waits (as SMB leases and NFSv4 delegations do): its
-        mount gives the lease back as soon as no write handle is open, skipping the grace."""
+        mount gives the lease back as soon as no write handle is open, skipping the grace
+        (and narrows a folder lease to the files it still holds)."""
         if not holders:
             return
 
-        ws = asker.workspace_id
-
         def recall(tx: Tx) -> None:
             now = self._clock()
+            asker = tx.agents_by_ids([asker_id])[asker_id]
             for lease in holders:
                 self._break_at.setdefault(
                     (ws, lease.path, lease.token), now + self.limits.break_timeout_s
@@ -229,12 +237,12 @@ class Leasing:
     async def release(self, agent: AgentRow, request: ReleaseRequest) -> ReleaseResult:
         def release(tx: Tx) -> list[str]:
             now = self._clock()
-            current = {
-                r.path: r
-                for r in tx.leases_for_paths(agent.workspace_id, [x.path for x in request.leases])
-            }
+            rows = leases_over(tx, agent.workspace_id, [x.path for x in request.leases])
+            current = {r.path: r for r in rows}
             for ref in request.leases:
-                row = current.get(ref.path)
+                # A file under a folder lease, never narrowed to its own row, has nothing to
+                # delete: the folder's row covers it, with the same fencing token.
+                row = current.get(ref.path) or covering_lease(rows, ref.path, now)
                 if row is None or row.agent_id != agent.id or row.token != ref.token:
                     raise ConflictError(
                         f"you do not hold {ref.path} with fencing token {ref.token}: the lease "
@@ -246,6 +254,7 @@ class Leasing:
             for ref in request.leases:
                 row = current.pop(ref.path, None)
                 if row is None:
+                    released.append(ref.path)
                     continue
                 tx.delete_lease(row.workspace_id, row.path)
                 record(
@@ -294,6 +303,81 @@ class Leasing:
             self._notify([workspace_id])
             await self._serve_waiters(workspace_id)
 
+    async def narrow(self, agent: AgentRow, request: NarrowRequest) -> NarrowResult:
+        """Replace a folder lease by leases on the files under it that ``agent`` still
+        holds, in one transaction, then serve the line: whoever waited for another file
+        under the folder goes now, whoever waits for a kept one is recalled on it."""
+        ws = agent.workspace_id
+        ref = request.folder
+        keep = list(dict.fromkeys(request.keep))
+
+        def narrow(tx: Tx) -> list[Lease]:
+            now = self._clock()
+            rows = {r.path: r for r in leases_over(tx, ws, [ref.path, *keep])}
+            folder = rows.get(ref.path)
+            if not is_folder(ref.path):
+                raise Unprocessable(
+                    f"{ref.path} is not a folder lease (its key ends with '/')",
+                    code=ErrorCode.INVALID_REQUEST,
+                    details={"path": ref.path},
+                )
+            if folder is None and all(
+                (row := rows.get(p)) is not None
+                and row.agent_id == agent.id
+                and row.token == ref.token
+                and row.expires_at > now
+                for p in keep
+            ):
+                return leases_of(tx, [rows[p] for p in keep])  # narrowed already: a retry
+            if (
+                folder is None
+                or folder.agent_id != agent.id
+                or folder.token != ref.token
+                or folder.expires_at <= now
+            ):
+                raise ConflictError(
+                    f"you do not hold the folder lease {ref.path} with fencing token "
+                    f"{ref.token}: it expired or passed to another agent; nothing was kept",
+                    code=ErrorCode.STALE_TOKEN,
+                    details={"path": ref.path, "token": ref.token},
+                )
+            outside = [p for p in keep if not covers(ref.path, p) or p == ref.path]
+            if outside:
+                raise Unprocessable(
+                    f"{outside[0]} is not under the folder lease {ref.path}; nothing was kept",
+                    code=ErrorCode.INVALID_REQUEST,
+                    details={"path": outside[0]},
+                )
+            kept = []
+            for path in keep:
+                row = rows.get(path)
+                if row is not None and row.agent_id != agent.id:
+                    continue  # cannot happen while the folder held it; never hand it over
+                if row is None or row.expires_at <= now:
+                    row = replace(folder, path=path, acquired_at=now)
+                    tx.upsert_lease(row)
+                    record(tx, ws, now, agent.id, EventType.LEASE_GRANTED, path,
+                           lease_data(row, reason="narrowed from " + ref.path))  # fmt: skip
+                kept.append(row)
+            tx.delete_lease(ws, ref.path)
+            record(tx, ws, now, agent.id, EventType.LEASE_RELEASED, ref.path,
+                   lease_data(folder, reason="narrowed"))  # fmt: skip
+            return leases_of(tx, kept)
+
+        async with self._lease_lock:
+            kept = await self._store.run(narrow)
+            breaks = self._break_at.get((ws, ref.path, ref.token))
+            if breaks is not None:  # whoever waited for the folder waits no longer for this
+                for lease in kept:
+                    self._break_at.setdefault((ws, lease.path, lease.token), breaks)
+            self._notify([ws])
+            await self._serve_waiters(ws)
+            by_path = {lease.path: lease for lease in kept}
+            for waiter in self._queue.waiting_on(ws, by_path):
+                wanted = [by_path[p] for p in waiter.request.paths if p in by_path]
+                await self._recall(ws, waiter.request.agent_id, wanted)
+        return NarrowResult(leases=kept)
+
     async def path_status(self, agent: AgentRow, paths: Sequence[str] | None) -> list[PathStatus]:
         ws = agent.workspace_id
         now = self._clock()
@@ -305,12 +389,12 @@ class Leasing:
 
         def status(tx: Tx) -> list[PathStatus]:
             if paths:
-                rows = tx.leases_for_paths(ws, paths)
+                rows = leases_over(tx, ws, paths)
                 wanted = list(dict.fromkeys(paths))
             else:
                 rows = tx.leases_of_workspace(ws)
                 wanted = sorted({r.path for r in rows} | set(queue))
-            live = {r.path: r for r in rows if r.expires_at > now}
+            live = {p: row for p in wanted if (row := covering_lease(rows, p, now)) is not None}
             agents = tx.agents_by_ids(
                 [*(r.agent_id for r in live.values()), *(a for ids in queue.values() for a in ids)]
             )

@@ -19,6 +19,8 @@ from leasefs.wire import (
     AgentRegistration,
     LeaseGrant,
     LeaseRequest,
+    NarrowRequest,
+    NarrowResult,
     PathStatus,
     Registered,
     ReleaseRequest,
@@ -110,6 +112,9 @@ class Coordinator:
 
     async def release(self, agent: AgentRow, request: ReleaseRequest) -> ReleaseResult:
         return await self._leasing.release(agent, request)
+
+    async def narrow(self, agent: AgentRow, request: NarrowRequest) -> NarrowResult:
+        return await self._leasing.narrow(agent, request)
 
     async def path_status(self, agent: AgentRow, paths: Sequence[str] | None) -> list[PathStatus]:
         return await self._leasing.path_status(agent, paths)

@@ -1,7 +1,7 @@
 """Snapshots: content-addressed blobs and the versions of paths that point at them.
 
-A version is recorded only under the path's current lease: its fencing token must be the
-one the lease holds now, so a writer whose lease expired can never record over its successor.
+A version is recorded only under the path's current lease (its own, or a folder lease above
+it): its fencing token must be the one the lease holds now, so a writer whose lease expired can never record over its successor.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from leasefs.wire import BlobInfo, ErrorCode, EventType, Version, VersionBatch, 
 
 from ._blobs import BlobFiles
 from ._errors import ConflictError, NotFoundError, Unprocessable
+from ._lease_rows import held_by
 from ._records import record, version_model
 from ._signals import EventSignals
 from .store import AgentRow, Store, Tx
@@ -124,14 +125,7 @@ class Snapshots:
 def _record_version(tx: Tx, agent: AgentRow, request: VersionCreate, now: float) -> Version:
     """Append ``request`` as the path's newest version, if it holds the path's current lease."""
     ws = agent.workspace_id
-    rows = tx.leases_for_paths(ws, [request.path])
-    lease = rows[0] if rows else None
-    if (
-        lease is None
-        or lease.agent_id != agent.id
-        or lease.token != request.token
-        or lease.expires_at <= now
-    ):
+    if held_by(tx, ws, agent.id, request.path, request.token, now) is None:
         raise ConflictError(
             f"a version of {request.path} needs its current lease, and fencing token "
             f"{request.token} is not it (the lease expired or passed to another agent); "

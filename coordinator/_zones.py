@@ -118,3 +118,9 @@ class Zones(StoreComponent):
                 details={"path": path, "zone_id": zone.id, "reason": zone.reason},
             )
         return verdict.warned
+
+    def unzoned_tx(self, tx: Tx, agent: AgentRow, folders: Sequence[str]) -> list[str]:
+        """The folders no zone reaches into: a folder lease lets its holder create files
+        under it without asking, so none is granted where a zone could name one of them."""
+        zones = tx.zones_of(agent.workspace_id)
+        return [f for f in folders if not any(_covers(z.glob, f + "**") for z in zones)]

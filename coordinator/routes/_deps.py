@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi import Path as FastAPIPath
 
-from leasefs.wire import ErrorCode, InvalidPath, check_repo_path, check_sha256
+from leasefs.wire import ErrorCode, InvalidPath, check_lease_key, check_repo_path, check_sha256
 
 from .._errors import TooMany, Unprocessable
 from .._limits import Limits, RateLimiter
@@ -71,6 +71,14 @@ def checked_path(value: str) -> str:
     """``value`` as a repository path, or a 422 ``invalid_path``."""
     try:
         return check_repo_path(value)
+    except InvalidPath as exc:
+        raise Unprocessable(str(exc), code=ErrorCode.INVALID_PATH) from exc
+
+
+def checked_key(value: str) -> str:
+    """``value`` as a lease key (a path, or a folder's path and '/'), or a 422."""
+    try:
+        return check_lease_key(value)
     except InvalidPath as exc:
         raise Unprocessable(str(exc), code=ErrorCode.INVALID_PATH) from exc
 

@@ -18,7 +18,7 @@ from leasefs.wire import AuditEntry, ConflictReport, EventsHead
 from .._errors import BadRequest
 from .._service import Coordinator
 from ..store import AgentRow, AuditQuery
-from ._deps import MAX_ROW_ID, AgentDep, CoordinatorDep, checked_path
+from ._deps import MAX_ROW_ID, AgentDep, CoordinatorDep, checked_key
 
 SSE_PING_S = 15
 
@@ -65,7 +65,7 @@ async def audit(
     query = AuditQuery(
         workspace_id=agent.workspace_id,
         agent_id=agent_id,
-        path=checked_path(path) if path is not None else None,
+        path=checked_key(path) if path is not None else None,
         since=since,
         until=until,
         after_id=after_id,

@@ -1,4 +1,5 @@
-"""Routes for leases: acquire (optionally waiting in line), renew, release, and who holds what.
+"""Routes for leases: acquire (optionally waiting in line), renew, release, narrow a folder
+lease, and who holds what.
 
 A waiting acquire watches its connection: if the client hangs up, the wait is cancelled so
 the waiter leaves the line instead of being granted a lease nobody will use.
@@ -16,6 +17,8 @@ from leasefs.wire import (
     ErrorCode,
     LeaseGrant,
     LeaseRequest,
+    NarrowRequest,
+    NarrowResult,
     PathStatus,
     ReleaseRequest,
     ReleaseResult,
@@ -24,7 +27,7 @@ from leasefs.wire import (
 )
 
 from .._errors import BadRequest
-from ._deps import AgentDep, CoordinatorDep, checked_path
+from ._deps import AgentDep, CoordinatorDep, checked_key
 
 T = TypeVar("T")
 
@@ -50,11 +53,17 @@ async def release(body: ReleaseRequest, agent: AgentDep, c: CoordinatorDep) -> R
     return await c.release(agent, body)
 
 
+@router.post("/v1/leases/narrow", response_model=NarrowResult)
+async def narrow(body: NarrowRequest, agent: AgentDep, c: CoordinatorDep) -> NarrowResult:
+    """Replace a folder lease by leases on the files under it still held (someone waits)."""
+    return await c.narrow(agent, body)
+
+
 @router.get("/v1/leases", response_model=list[PathStatus])
 async def holders(
     agent: AgentDep, c: CoordinatorDep, path: Annotated[list[str] | None, Query()] = None
 ) -> list[PathStatus]:
-    paths = [checked_path(p) for p in path] if path else None
+    paths = [checked_key(p) for p in path] if path else None
     return await c.path_status(agent, paths)
 
 

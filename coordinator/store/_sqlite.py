@@ -125,6 +125,19 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries):
             )
         return rows
 
+    def leases_under(self, workspace_id: int, prefix: str) -> list[LeaseRow]:
+        low, high = _prefix_range(prefix)
+        return list(
+            map(
+                _lease,
+                self._all(
+                    f"SELECT {_LEASE_COLUMNS} FROM leases"
+                    " WHERE workspace_id = ? AND path >= ? AND path < ?",
+                    (workspace_id, low, high),
+                ),
+            )
+        )
+
     def leases_of_agent(self, agent_id: int) -> list[LeaseRow]:
         return list(
             map(
@@ -261,6 +274,22 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries):
             (workspace_id, path, branch, limit),
         )
         return list(map(_version, rows))
+
+    def has_versions_under(self, workspace_id: int, prefix: str, branch: str) -> bool:
+        low, high = _prefix_range(prefix)
+        row = self._one(
+            "SELECT 1 FROM versions WHERE workspace_id = ? AND path >= ? AND path < ?"
+            " AND branch = ? LIMIT 1",
+            (workspace_id, low, high, branch),
+        )
+        return row is not None
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """The text range holding exactly the strings starting with ``prefix`` (which ends in
+    '/', so its successor '0' bounds it): a range scan of the primary key, unlike LIKE."""
+    assert prefix.endswith("/"), prefix
+    return prefix, prefix[:-1] + "0"
 
 
 class SqliteStore:

@@ -11,6 +11,8 @@ from ..wire import (
     LeaseGrant,
     LeaseRef,
     LeaseRequest,
+    NarrowRequest,
+    NarrowResult,
     PathStatus,
     ReleaseRequest,
     ReleaseResult,
@@ -33,14 +35,21 @@ class LeaseCalls(Transport):
         wait_s: float = 0.0,
         work: str | None = None,
         branch: str = DEFAULT_BRANCH,
+        folders: Sequence[str] = (),
     ) -> LeaseGrant:
         """Take exclusive leases on all ``paths`` or none; raises `LeaseHeld` if contended.
 
         With ``wait_s`` the coordinator queues the request (first come, first served) and
         answers as soon as every path is free, or with `LeaseHeld` after ``wait_s``.
+        ``folders`` (keys ending in '/') are leased too where they are free, never waited for.
         """
         request = LeaseRequest(
-            paths=list(paths), ttl_s=ttl_s, wait_s=wait_s, work=work, branch=branch
+            paths=list(paths),
+            ttl_s=ttl_s,
+            wait_s=wait_s,
+            work=work,
+            branch=branch,
+            folders=list(folders),
         )
         return await self._call(
             LeaseGrant,
@@ -61,6 +70,13 @@ class LeaseCalls(Transport):
         return await self._call(
             ReleaseResult, "POST", "/leases/release", body=ReleaseRequest(leases=refs)
         )
+
+    async def narrow(self, folder: Lease | LeaseRef, keep: Sequence[str]) -> NarrowResult:
+        """Replace the folder lease ``folder`` by leases on exactly ``keep`` (files under it)."""
+        request = NarrowRequest(
+            folder=LeaseRef(path=folder.path, token=folder.token), keep=list(keep)
+        )
+        return await self._call(NarrowResult, "POST", "/leases/narrow", body=request)
 
     async def holders(self, paths: Sequence[str] | None = None) -> list[PathStatus]:
         """Who holds and who waits for ``paths`` (every leased or awaited path if None)."""

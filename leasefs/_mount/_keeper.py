@@ -3,8 +3,9 @@ while held, given back with a snapshot once the path is quiet.
 
 The rules (jeopardy, idle grace, recall, lost leases) are `_lease_machine.MountLeases`, which
 does no I/O; this runs it: it sends the acquires and the renewals, sleeps until the next lease
-is due, and hands due leases to `_snapshots.Releaser`. A lease already held costs no round trip;
-one renewal call keeps all of them alive (every TTL/3).
+is due, and hands due leases to `_snapshots.Releaser`. A lease already held costs no round trip,
+nor does one adopted under a folder lease (taken with the folder's mkdir); one renewal call
+keeps all of them alive (every TTL/3).
 """
 
 from __future__ import annotations
@@ -18,8 +19,18 @@ from dataclasses import dataclass
 
 import trio
 
-from .._client import Client, CoordinatorUnavailable, LeasefsError
-from ..wire import DEFAULT_BRANCH, IDLE_GRACE_S, LEASE_TTL_S, WAIT_S, Lease, Version
+from .._client import Client, CoordinatorUnavailable, LeasefsError, StaleToken
+from ..wire import (
+    DEFAULT_BRANCH,
+    IDLE_GRACE_S,
+    LEASE_TTL_S,
+    WAIT_S,
+    Lease,
+    LeaseRef,
+    Version,
+    folders_above,
+    is_folder,
+)
 from . import _backing
 from ._applier import Applier
 from ._errnos import LeaseRefused, refusal
@@ -106,24 +117,43 @@ class LeaseKeeper:
     def held(self) -> list[MountLease]:
         return self.leases.leases()
 
-    async def ensure(self, paths: Sequence[str]) -> None:
-        """Hold leases on all ``paths``, or raise `LeaseRefused` saying why not."""
+    async def ensure(self, paths: Sequence[str], new_folders: Sequence[str] = ()) -> None:
+        """Hold leases on all ``paths``, or raise `LeaseRefused` saying why not.
+
+        ``new_folders``: folders being made by this change (keys ending in '/'), to lease
+        whole if they are free, so the files then made in them need no round trip each.
+        """
         while True:
             now = trio.current_time()
             missing = [p for p in dict.fromkeys(paths) if not self.leases.may_write(p, now)]
             if not missing:
                 break
+            if under := [p for p in missing if self.leases.covering_folder(p, now)]:
+                await self._adopt(under)
+                continue  # the folder may have changed meanwhile: look again
             busy = [e for p in missing if (e := self._busy_event(p)) is not None]
             if busy:
                 await busy[0].wait()  # someone is acquiring or releasing it: look again after
                 continue
-            await self._acquire(missing)
+            await self._acquire(missing, new_folders)
         self.leases.used(paths, trio.current_time())
 
+    async def _adopt(self, paths: list[str]) -> None:
+        """Take the leases of ``paths`` under the folder leases covering them (no round trip;
+        a file that exists already is hashed first, as any lease's base)."""
+        for path in paths:
+            base_hash = await self._local_hash(path)
+            if self.leases.adopt(path, base_hash, trio.current_time()):
+                self._wake_releaser.set()
+
     def recall(self, path: str, token: int) -> None:
-        """Someone waits for ``path``: give it back once it is quiet and not open for writing."""
+        """Someone waits for ``path``: give it back once it is quiet and not open for writing
+        (a folder lease: narrow it at once to the files under it still held)."""
         if self.leases.recalled(path, token, trio.current_time()):
-            self._wake_releaser.set()
+            if is_folder(path):
+                self._narrow_soon(path, token)
+            else:
+                self._wake_releaser.set()
 
     def writer_closed(self, path: str) -> None:
         """A write handle on ``path`` was closed: the idle grace starts now."""
@@ -131,11 +161,57 @@ class LeaseKeeper:
             self._wake_releaser.set()
 
     def _busy_event(self, path: str) -> trio.Event | None:
-        return self._acquired.get(path) or self._released.get(path)
+        """Set when ``path``, or a folder lease above it, is no longer being acquired,
+        released or narrowed."""
+        if event := self._acquired.get(path) or self._released.get(path):
+            return event
+        if not self._released:
+            return None
+        return next(filter(None, map(self._released.get, folders_above(path))), None)
+
+    # -- narrowing a folder lease ------------------------------------------------------------
+
+    def _narrow_soon(self, key: str, token: int) -> None:
+        if self._background is not None:
+            self._background.start_soon(self._narrow, key, token)
+
+    async def _narrow(self, key: str, token: int) -> None:
+        """Swap folder lease ``key`` for leases on the files under it still held, so a waiter
+        for another file goes now; retried while the coordinator cannot be reached (its
+        break timeout bounds the waiter's wait)."""
+        while self.leases.start_narrowing(key, token):
+            done = self._released[key] = trio.Event()
+            try:
+                for child in self.leases.children(key):  # let releases under way finish
+                    if (event := self._released.get(child.path)) is not None:
+                        await event.wait()
+                keep = self.leases.to_keep(key)
+                try:
+                    result = await self._client.narrow(LeaseRef(path=key, token=token), keep)
+                except StaleToken:
+                    log.error("folder lease %s was lost before it could be narrowed", key)
+                    self.leases.narrowed(key, [])
+                    return
+                except LeasefsError as exc:
+                    if isinstance(exc, CoordinatorUnavailable):
+                        self._unreachable()
+                    log.warning("could not narrow folder lease %s yet (will retry): %s", key, exc)
+                    self.leases.narrow_failed(key)
+                else:
+                    self._reachable = True
+                    for path in self.leases.narrowed(key, result.leases):
+                        log.error("lease on %s was lost while its folder was narrowed", path)
+                    log.info("narrowed folder lease %s to %d file(s)", key, len(keep))
+                    self._wake_releaser.set()
+                    return
+            finally:
+                self._released.pop(key, None)
+                done.set()
+            await trio.sleep(self.leases.timing.idle_poll_s)
 
     # -- acquiring ---------------------------------------------------------------------------
 
-    async def _acquire(self, paths: list[str]) -> None:
+    async def _acquire(self, paths: list[str], folders: Sequence[str] = ()) -> None:
         done = trio.Event()
         for path in paths:
             self._acquired[path] = done
@@ -150,6 +226,7 @@ class LeaseKeeper:
                     wait_s=self.options.wait_s,
                     work=self.options.work,
                     branch=self.options.branch,
+                    folders=folders,
                 )
             except LeasefsError as exc:
                 if isinstance(exc, CoordinatorUnavailable):
@@ -203,6 +280,11 @@ class LeaseKeeper:
         """Record a granted lease, first bringing in the version the grant carries."""
         if self.leases.is_current(lease.path, lease.token):
             self.leases.confirmed(lease)  # confirmed again: same lease, same base
+            return
+        if is_folder(lease.path):  # granted only with nothing under it: nothing to bring in
+            self.leases.granted(lease, None, trio.current_time())
+            if (held := self.leases.get(lease.path)) is not None and held.recalled:
+                self._narrow_soon(lease.path, lease.token)  # the recall came first
             return
         lock = self._applier.lock_for(lease.path)
         with trio.move_on_after(_APPLY_WAIT_S) as waited:

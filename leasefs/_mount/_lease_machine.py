@@ -23,6 +23,12 @@ without handles). *Open for writing* is a set of paths the keeper finds out when
   lease (their close may go unseen), every `idle_poll_s` while they keep an idle one; and
   looked for at most every `idle_look_gap_s` for idle leases (`next_look`), so a burst of
   leases going quiet one after another is looked at, and given back, together.
+- **Folder leases**: a new folder's whole subtree, granted with its mkdir when nobody holds
+  anything under it. A change under it needs no round trip: the file's lease is *adopted*
+  (taken here, with the folder's fencing token), and follows the rules above, except that
+  the folder goes back only after the last of its files. A recall of the folder *narrows*
+  it: the coordinator swaps it for leases on exactly the files still held (the waiter then
+  waits only if it wants one of those), and meanwhile none of its files goes back.
 - **Lost**: a renewal answer without a lease (it expired, or the coordinator's break timeout
   stopped renewing a recalled lease whose holder never went quiet) drops it; the next change
   must acquire it again, and waits its turn behind whoever was waiting.
@@ -35,7 +41,7 @@ from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..wire import IDLE_GRACE_S, LEASE_TTL_S, Lease
+from ..wire import IDLE_GRACE_S, LEASE_TTL_S, Lease, folders_above, is_folder
 
 
 class Phase(StrEnum):
@@ -55,6 +61,11 @@ class MountLease:
     last_used: float  # trio clock: the last change admitted to the path
     phase: Phase = Phase.HELD
     recalled: bool = False  # another agent waits: no idle grace
+    folder: str | None = None  # adopted under this folder lease (whose token it carries)
+
+    @property
+    def is_folder(self) -> bool:
+        return is_folder(self.path)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class MountLeases:
         self._release_at = -math.inf  # trio clock; when the sleeping releaser wakes by itself
         self._lost: set[str] = set()  # leases that ran out under this mount
         self._early_recalls: dict[str, int] = {}  # path -> token recalled before recorded
+        self._children: dict[str, set[str]] = {}  # folder key -> the files adopted under it
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -112,6 +124,20 @@ class MountLeases:
         """True if ``path`` is held and its lease cannot have run out on the coordinator."""
         lease = self._held.get(path)
         return lease is not None and lease.phase is Phase.HELD and not self.in_jeopardy(now)
+
+    def covering_folder(self, path: str, now: float) -> MountLease | None:
+        """The folder lease under which a change to ``path`` may be adopted now, if any."""
+        if not self._children or self.in_jeopardy(now):
+            return None
+        for key in folders_above(path):
+            folder = self._held.get(key)
+            if folder is not None and folder.phase is Phase.HELD:
+                return folder
+        return None
+
+    def children(self, key: str) -> list[MountLease]:
+        """The files adopted under folder ``key`` and not given back yet."""
+        return [self._held[p] for p in sorted(self._children.get(key, ()))]
 
     def was_lost(self, path: str) -> bool:
         """``path``'s lease ran out under this mount and was not taken again since."""
@@ -152,6 +178,30 @@ class MountLeases:
             recalled=self._early_recalls.pop(lease.path, None) == lease.token,
         )
         self._held[lease.path] = held
+        if held.is_folder:
+            self._children.setdefault(held.path, set())
+        return self._wakes(held, now)
+
+    def adopt(self, path: str, base_hash: str | None, now: float) -> bool | None:
+        """Take ``path``'s lease under the folder lease covering it, without a round trip.
+        None if no folder covers it now (it must be acquired); else whether the releaser must
+        wake for it."""
+        folder = self.covering_folder(path, now)
+        if folder is None:
+            return None
+        self._lost.discard(path)
+        held = MountLease(
+            path=path,
+            token=folder.token,
+            base_hash=base_hash,
+            acquired_at=folder.acquired_at,
+            expires_at=folder.expires_at,
+            last_used=now,
+            folder=folder.path,
+        )
+        self._held[path] = held
+        self._children[folder.path].add(path)
+        folder.last_used = now
         return self._wakes(held, now)
 
     def confirmed(self, lease: Lease) -> None:
@@ -161,7 +211,10 @@ class MountLeases:
     def used(self, paths: Iterable[str], now: float) -> None:
         """A change to ``paths`` was admitted: each one's quiet period starts again."""
         for path in paths:
-            self._held[path].last_used = now
+            lease = self._held[path]
+            lease.last_used = now
+            if lease.folder is not None and (folder := self._held.get(lease.folder)):
+                folder.last_used = now  # a folder goes back no sooner than its files
 
     # -- what others tell us -----------------------------------------------------------------
 
@@ -173,12 +226,26 @@ class MountLeases:
         lost = [
             path
             for path, lease in self._held.items()
-            if lease.phase is Phase.HELD and (path, lease.token) not in alive
+            if lease.phase is Phase.HELD
+            and (path, lease.token) not in alive
+            and (lease.folder, lease.token) not in alive
         ]
         for path in lost:
-            del self._held[path]
+            if path in self._held:  # a folder's files may have gone with it already
+                self._drop(self._held[path])
             self._lost.add(path)
         return lost
+
+    def _drop(self, lease: MountLease) -> None:
+        del self._held[lease.path]
+        if lease.folder is not None and lease.folder in self._children:
+            self._children[lease.folder].discard(lease.path)
+        for child in self._children.pop(lease.path, ()):  # a folder's files go with it
+            if (held := self._held.get(child)) is not None and held.folder == lease.path:
+                held.folder = None
+                if held.phase is Phase.HELD:
+                    del self._held[child]
+                    self._lost.add(child)
 
     def recalled(self, path: str, token: int, now: float) -> bool:
         """Someone waits for ``path`` under grant ``token``; True if the releaser must wake."""
@@ -219,12 +286,19 @@ class MountLeases:
 
     def quiet(self, now: float) -> list[str]:
         """Leases quiet for long enough to go back, if nothing holds them open for writing:
-        the ones to find out about before asking `due`."""
+        the ones to find out about before asking `due`. None of a folder's files while the
+        folder is being narrowed (the narrowing names the files still held)."""
         return [
             lease.path
             for lease in self.leases()
-            if lease.phase is Phase.HELD and now >= self._quiet_until(lease)
+            if lease.phase is Phase.HELD
+            and now >= self._quiet_until(lease)
+            and not self._narrowing(lease)
         ]
+
+    def _narrowing(self, lease: MountLease) -> bool:
+        folder = self._held.get(lease.folder) if lease.folder is not None else None
+        return folder is not None and folder.phase is Phase.RELEASING
 
     def next_look(self, quiet: Sequence[str], last_look: float) -> float:
         """When open writers may be looked for again, the last look being at `last_look`:
@@ -234,18 +308,25 @@ class MountLeases:
         return last_look + gap
 
     def due(self, now: float, writing: Set[str]) -> list[str]:
-        """Leases to give back now: quiet for long enough, and not open for writing."""
-        return [path for path in self.quiet(now) if path not in writing]
+        """Leases to give back now: quiet for long enough, and not open for writing; a folder
+        only once every file adopted under it goes back too (and after them)."""
+        quiet = self.quiet(now)
+        files = [path for path in quiet if not is_folder(path) and path not in writing]
+        going = set(files)
+        folders = [p for p in quiet if is_folder(p) and self._children.get(p, set()) <= going]
+        return files + folders
 
     def sleeping(self, now: float, writing: Set[str]) -> float:
         """The releaser found nothing due and sleeps: until when (``math.inf``: until woken).
 
         Until the first quiet period to end; and while open writers keep leases that are
-        quiet otherwise, no longer than until it is time to look at those writers again.
+        quiet otherwise, no longer than until it is time to look at those writers again. A
+        folder with files adopted under it waits for them (their going back wakes the
+        releaser, which then looks at the folder again).
         """
         wake = math.inf
         for lease in self._held.values():
-            if lease.phase is not Phase.HELD:
+            if lease.phase is not Phase.HELD or self._children.get(lease.path):
                 continue
             at = self._quiet_until(lease)
             if at <= now and lease.path in writing:
@@ -267,6 +348,7 @@ class MountLeases:
             for lease in self.leases()
             if lease.phase is Phase.HELD and (paths is None or lease.path in paths)
         ]
+        chosen.sort(key=lambda lease: lease.is_folder)  # a folder after the files under it
         for lease in chosen:
             lease.phase = Phase.RELEASING
         return chosen
@@ -282,4 +364,45 @@ class MountLeases:
     def released(self, lease: MountLease) -> None:
         """``lease`` went back (or was lost while it was being given back)."""
         if self._held.get(lease.path) is lease:
-            del self._held[lease.path]
+            self._drop(lease)
+
+    # -- narrowing a folder lease ------------------------------------------------------------
+
+    def start_narrowing(self, key: str, token: int) -> bool:
+        """Someone wants a file under folder ``key``: stop adopting under it and stop giving
+        back its files, until `narrowed` or `narrow_failed`. False if it is not held now."""
+        folder = self._held.get(key)
+        if folder is None or folder.token != token or folder.phase is not Phase.HELD:
+            return False
+        folder.phase = Phase.RELEASING
+        return True
+
+    def to_keep(self, key: str) -> list[str]:
+        """The files the narrowing of ``key`` keeps: every one adopted under it still held."""
+        return [lease.path for lease in self.children(key) if lease.phase is Phase.HELD]
+
+    def narrowed(self, key: str, kept: Iterable[Lease]) -> list[str]:
+        """The coordinator swapped the folder for leases on ``kept``: those files are held
+        under their own leases now. Returns the files it did not keep (lost)."""
+        folder = self._held.get(key)
+        if folder is None:
+            return []
+        expiry = {lease.path: lease.expires_at for lease in kept}
+        lost = []
+        for child in self.children(key):
+            if child.path in expiry:
+                child.folder = None
+                child.expires_at = expiry[child.path]
+                self._children[key].discard(child.path)
+            else:
+                lost.append(child.path)
+        self._drop(folder)
+        self._lost.update(lost)
+        return lost
+
+    def narrow_failed(self, key: str) -> None:
+        """The narrowing could not reach the coordinator: the folder is held again (its
+        break timeout bounds how long the waiter waits if it never can)."""
+        folder = self._held.get(key)
+        if folder is not None and folder.phase is Phase.RELEASING:
+            folder.phase = Phase.HELD

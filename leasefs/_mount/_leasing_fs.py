@@ -141,8 +141,11 @@ class LeasingFS(Passthrough):
         leased = self._leased_paths(kind, paths)
         if not leased:
             return
+        # A new folder is leased whole where nobody has anything under it: the files then
+        # made in it (a build, a generator, an unpacked archive) cost no round trip each.
+        new_folders = [p + "/" for p in leased] if kind is Mutation.MKDIR else []
         try:
-            await self.keeper.ensure(leased)
+            await self.keeper.ensure(leased, new_folders)
         except LeaseRefused as exc:
             self._refusals += 1
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)

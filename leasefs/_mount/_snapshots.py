@@ -26,7 +26,7 @@ from .._client import (
     PayloadTooLarge,
     StaleToken,
 )
-from ..wire import MAX_BATCH_VERSIONS, SMALL_BLOB_BYTES, LeaseRef, VersionCreate
+from ..wire import MAX_BATCH_VERSIONS, SMALL_BLOB_BYTES, LeaseRef, VersionCreate, is_folder
 from . import _backing
 from ._applier import Applier
 from ._lease_machine import MountLease
@@ -117,6 +117,8 @@ class Releaser:
     async def _take_snapshot(self, lease: MountLease) -> tuple[Outcome, _Snapshot | None]:
         """The lease's content as a version to record, if it changed since the lease was
         taken; a large content is uploaded here, a small one goes inline with the version."""
+        if is_folder(lease.path):
+            return Outcome.DONE, None  # a folder lease has no content: its files have theirs
         try:
             if await trio.to_thread.run_sync(_backing.is_special_file, self._root_fd, lease.path):
                 # A FIFO, socket or device has no content to share: it stays local, and the

@@ -61,12 +61,15 @@ from ._models import Health as Health
 from ._models import HotFile as HotFile
 from ._models import Lease as Lease
 from ._models import LeaseGrant as LeaseGrant
+from ._models import LeaseKey as LeaseKey
 from ._models import LeaseRef as LeaseRef
 from ._models import LeaseRequest as LeaseRequest
 from ._models import LongText as LongText
 from ._models import Memory as Memory
 from ._models import MemoryCreate as MemoryCreate
 from ._models import Message as Message
+from ._models import NarrowRequest as NarrowRequest
+from ._models import NarrowResult as NarrowResult
 from ._models import PathOrGlob as PathOrGlob
 from ._models import PathStatus as PathStatus
 from ._models import Registered as Registered
@@ -100,7 +103,12 @@ from ._models import check_sha256 as check_sha256
 from ._paths import MAX_NAME_BYTES as MAX_NAME_BYTES
 from ._paths import MAX_PATH_BYTES as MAX_PATH_BYTES
 from ._paths import InvalidPath as InvalidPath
+from ._paths import check_lease_key as check_lease_key
 from ._paths import check_repo_path as check_repo_path
+from ._paths import covers as covers
+from ._paths import folders_above as folders_above
+from ._paths import is_folder as is_folder
+from ._paths import overlaps as overlaps
 
 __all__ = [
     "API_VERSION",
@@ -152,6 +160,7 @@ __all__ = [
     "InvalidPath",
     "Lease",
     "LeaseGrant",
+    "LeaseKey",
     "LeaseRef",
     "LeaseRequest",
     "LongText",
@@ -159,6 +168,8 @@ __all__ = [
     "MemoryCreate",
     "Message",
     "MountStatus",
+    "NarrowRequest",
+    "NarrowResult",
     "PathOrGlob",
     "PathStatus",
     "Registered",
@@ -194,8 +205,13 @@ __all__ = [
     "ZoneCreate",
     "ZoneLevel",
     "any_overlap",
+    "check_lease_key",
     "check_repo_path",
     "check_sha256",
+    "covers",
     "encode_line",
+    "folders_above",
+    "is_folder",
+    "overlaps",
     "specs_overlap",
 ]

@@ -16,9 +16,20 @@ from pydantic import AfterValidator, Base64Bytes, BaseModel, Field, model_valida
 from . import _defaults as defaults
 from ._base import WIRE_CONFIG
 from ._defaults import API_VERSION
-from ._paths import check_repo_path
+from ._paths import check_lease_key, check_repo_path, is_folder
 
 RepoPath = Annotated[str, AfterValidator(check_repo_path)]
+LeaseKey = Annotated[str, AfterValidator(check_lease_key)]
+"""A file path, or a folder lease's key: the folder's path and a '/'."""
+
+
+def _check_folder_key(key: str) -> str:
+    if not is_folder(key):
+        raise ValueError(f"a folder lease's key ends with '/': {key!r}")
+    return key
+
+
+FolderKey = Annotated[LeaseKey, AfterValidator(_check_folder_key)]
 
 _WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -113,6 +124,12 @@ class LeaseRequest(_Model):
     wait_s: Annotated[float, Field(ge=0, le=defaults.MAX_WAIT_S)] = defaults.WAIT_S
     work: Annotated[str | None, Field(max_length=500)] = None
     branch: ShortText = defaults.DEFAULT_BRANCH
+    folders: Annotated[list[FolderKey], Field(max_length=defaults.MAX_LEASE_PATHS)] = Field(
+        default_factory=list,
+        description="Folders (keys ending in '/') to lease as well if they are free now: "
+        "nobody holds or waits for anything under them and nothing was ever recorded under "
+        "them. Never waited for; a folder not granted is simply missing from the answer.",
+    )
 
 
 class Lease(_Model):
@@ -126,9 +143,9 @@ class Lease(_Model):
 
 
 class LeaseRef(_Model):
-    """A lease named by its path and the fencing token it was granted with."""
+    """A lease named by its path (or folder key) and the fencing token it was granted with."""
 
-    path: RepoPath
+    path: LeaseKey
     token: int
 
 
@@ -171,6 +188,18 @@ class ReleaseRequest(_Model):
 
 class ReleaseResult(_Model):
     released: list[str]
+
+
+class NarrowRequest(_Model):
+    """Replace a folder lease by leases on exactly the files under it still held: someone
+    else wants one of its other files. The kept leases carry the folder's fencing token."""
+
+    folder: LeaseRef
+    keep: Annotated[list[RepoPath], Field(max_length=defaults.MAX_LEASE_PATHS)]
+
+
+class NarrowResult(_Model):
+    leases: list[Lease]
 
 
 class PathStatus(_Model):

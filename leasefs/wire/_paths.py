@@ -42,3 +42,31 @@ def check_repo_path(path: str) -> str:
         if len(part.encode("utf-8")) > MAX_NAME_BYTES:
             raise InvalidPath(f"a path component must be at most {MAX_NAME_BYTES} bytes long")
     return path
+
+
+def check_lease_key(key: str) -> str:
+    """A lease key: a canonical path, or a folder's canonical path followed by '/'."""
+    check_repo_path(key[:-1] if key.endswith("/") and len(key) > 1 else key)
+    return key
+
+
+def is_folder(key: str) -> bool:
+    """A folder lease's key ends with '/' (a file path never does): it covers everything
+    strictly under the folder."""
+    return key.endswith("/")
+
+
+def covers(key: str, path: str) -> bool:
+    """Does a lease on ``key`` cover ``path`` (a file path or a folder key)?"""
+    return key == path or (is_folder(key) and path.startswith(key))
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Two lease keys conflict when one covers the other."""
+    return covers(a, b) or covers(b, a)
+
+
+def folders_above(key: str) -> list[str]:
+    """The folder keys that cover ``key`` from above, outermost first (not ``key`` itself)."""
+    parts = (key[:-1] if is_folder(key) else key).split("/")
+    return ["/".join(parts[:depth]) + "/" for depth in range(1, len(parts))]
