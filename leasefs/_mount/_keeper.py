@@ -163,11 +163,15 @@ class LeaseKeeper:
     def _busy_event(self, path: str) -> trio.Event | None:
         """Set when ``path``, or a folder lease above it, is no longer being acquired,
         released or narrowed."""
-        if event := self._acquired.get(path) or self._released.get(path):
-            return event
+        for events in (self._acquired, self._released):
+            if (event := events.get(path)) is not None:
+                return event
         if not self._released:
             return None
-        return next(filter(None, map(self._released.get, folders_above(path))), None)
+        for key in folders_above(path):
+            if (event := self._released.get(key)) is not None:
+                return event
+        return None
 
     # -- narrowing a folder lease ------------------------------------------------------------
 
