@@ -375,4 +375,3 @@ async def test_folder_leases_against_a_model(tmp_path: Path) -> None:
                 FolderServiceMachine, settings(_COMMON, max_examples=80, stateful_step_count=30)
             )
             nursery.cancel_scope.cancel()
-

@@ -128,9 +128,10 @@ def test_a_file_under_a_held_folder_is_refused_after_the_wait_and_left_byte_iden
         (bob.repo / "gen").mkdir()  # waits for alice's lease on "gen" (quiet since her mkdir)
         refused = run("bash", "-c", "echo bob > gen/a.txt", cwd=bob.repo, check=False)
         assert refused.returncode != 0 and "Device or resource busy" in refused.stderr, refused
-        assert not (bob.repo / "gen" / "a.txt").exists() or (
-            bob.repo / "gen" / "a.txt"
-        ).read_bytes() == b""
+        assert (
+            not (bob.repo / "gen" / "a.txt").exists()
+            or (bob.repo / "gen" / "a.txt").read_bytes() == b""
+        )
         try:
             (bob.repo / "gen" / "a.txt").write_text("bob\n")
         except OSError as exc:
