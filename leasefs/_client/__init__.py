@@ -21,6 +21,7 @@ from ._events import EventStream as EventStream
 from ._exceptions import Conflict as Conflict
 from ._exceptions import CoordinatorUnavailable as CoordinatorUnavailable
 from ._exceptions import Forbidden as Forbidden
+from ._exceptions import InsecureTransport as InsecureTransport
 from ._exceptions import InvalidRequest as InvalidRequest
 from ._exceptions import LeasefsError as LeasefsError
 from ._exceptions import LeaseHeld as LeaseHeld
@@ -42,6 +43,7 @@ __all__ = [
     "EventStream",
     "Forbidden",
     "Identity",
+    "InsecureTransport",
     "InvalidRequest",
     "LeaseHeld",
     "LeasefsError",

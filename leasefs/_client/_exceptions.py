@@ -38,6 +38,11 @@ class CoordinatorUnavailable(LeasefsError):
         self.url = url
 
 
+class InsecureTransport(LeasefsError):
+    """Refused before sending: plain http to a coordinator on another machine would carry
+    the agent's token and the team's code in the clear."""
+
+
 class RequestRejected(LeasefsError):
     """The coordinator refused the request; ``code`` is its stable error code."""
 

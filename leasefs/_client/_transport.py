@@ -22,8 +22,14 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from .._config import _settings
-from ..wire import AgentInfo, Health, ServerLimits
-from ._exceptions import CoordinatorUnavailable, LeasefsError, RateLimited, rejection_for
+from ..wire import AgentInfo, Health, ServerLimits, is_plain_remote
+from ._exceptions import (
+    CoordinatorUnavailable,
+    InsecureTransport,
+    LeasefsError,
+    RateLimited,
+    rejection_for,
+)
 
 # A rate-limited request is sent again after the wait the coordinator asks for, this often.
 _RATE_LIMIT_RETRIES = 5
@@ -128,8 +134,23 @@ class Transport:
         *,
         timeout: float = 10.0,
         ca_cert: str | os.PathLike[str] | None = None,
+        insecure: bool | None = None,
     ) -> None:
+        """``insecure``: talk plain http to a coordinator on another machine anyway (None:
+        the ``insecure`` setting, ``LEASEFS_INSECURE``); refused otherwise, before sending."""
         self.base_url = base_url.rstrip("/")
+        if insecure is None:
+            insecure = str(_settings.resolve("insecure") or "").lower() in ("1", "true", "yes")
+        self._refusal = (
+            None
+            if insecure or not is_plain_remote(self.base_url)
+            else (
+                f"refusing to talk plain http to {self.base_url}: the agent token and the team's "
+                "code would cross the network unencrypted. Serve https (leasefs serve --tls-cert "
+                "--tls-key) and use an https:// URL, or, on a network you trust, pass "
+                "leasefs --insecure (or set LEASEFS_INSECURE=1)"
+            )
+        )
         self.token = token
         self.agent: AgentInfo | None = None
         self.workspace: str | None = None
@@ -157,6 +178,10 @@ class Transport:
         return await self._call(Health, "GET", "/health")
 
     def _headers(self) -> dict[str, str]:
+        """Every request's headers, and the one place a request is refused before it is
+        sent (every call asks for them first)."""
+        if self._refusal is not None:
+            raise InsecureTransport(self._refusal)
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def _request(

@@ -65,6 +65,12 @@ SETTINGS = [
         "CA certificate (PEM) that signed an https coordinator's certificate; unset uses the "
         "system's public trust store.",
     ),
+    Setting(
+        "insecure",
+        None,
+        "Set to 1 to talk plain http to a coordinator on another machine anyway: its tokens "
+        "and code then cross the network unencrypted (leasefs --insecure).",
+    ),
     # The mount (leasefs mount --wait/--ttl/--idle-grace)
     Setting(
         "wait",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,8 +35,19 @@ app.command()(_work_cli.tracker)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Talk plain http to a coordinator on another machine anyway (tokens and code "
+            "cross the network unencrypted): only on a network you trust.",
+        ),
+    ] = False,
+) -> None:
     """Edit-time leases for teams of AI coding agents sharing one codebase."""
+    if insecure:  # read by every client this process and its mount daemons make
+        os.environ["LEASEFS_INSECURE"] = "1"
 
 
 @app.command()
@@ -94,6 +106,14 @@ def serve(
         Path | None, typer.Option(help="PEM certificate (chain) to serve https with.")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve plain http on an address other machines can reach (agents' tokens and "
+            "code then cross the network unencrypted): only on a network you trust.",
+        ),
+    ] = False,
     state_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the coordinator in the foreground until Ctrl-C or SIGTERM."""
@@ -107,6 +127,21 @@ def serve(
         if pem is not None and not pem.is_file():
             typer.echo(f"leasefs: no such file: {pem}", err=True)
             raise typer.Exit(2)
+    if tls_cert is None and not wire.is_loopback_host(host):
+        if not insecure:
+            typer.echo(
+                f"leasefs: refusing to serve plain http on {host}: other machines could reach "
+                "it, and every agent's token and the team's code would cross the network "
+                "unencrypted. Give --tls-cert CERT.pem --tls-key KEY.pem (see the README's "
+                '"Several machines"), or --insecure on a network you trust.',
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            f"leasefs: WARNING: serving plain http on {host} (--insecure): tokens and code "
+            "cross the network unencrypted; clients must be told leasefs --insecure too.",
+            err=True,
+        )
     data = data or _settings.default_data_dir() / "coordinator"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

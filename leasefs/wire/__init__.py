@@ -46,6 +46,8 @@ from ._events import EventsHead as EventsHead
 from ._events import EventType as EventType
 from ._globs import any_overlap as any_overlap
 from ._globs import specs_overlap as specs_overlap
+from ._hosts import is_loopback_host as is_loopback_host
+from ._hosts import is_plain_remote as is_plain_remote
 from ._models import AgentInfo as AgentInfo
 from ._models import AgentRegistration as AgentRegistration
 from ._models import Ask as Ask
@@ -212,6 +214,8 @@ __all__ = [
     "encode_line",
     "folders_above",
     "is_folder",
+    "is_loopback_host",
+    "is_plain_remote",
     "overlaps",
     "specs_overlap",
 ]
