@@ -33,6 +33,7 @@ from leasefs.wire import (
     is_folder,
 )
 
+from ._admission import require_role
 from ._errors import ConflictError, CoordinatorError, Unauthenticated, Unprocessable
 from ._grants import Blocked, find_blockers, lease_held, try_grant
 from ._lease_rows import covering_lease, leases_over
@@ -96,6 +97,7 @@ class Leasing:
         return lease_held(paths, blocked, len(waiters), why)
 
     async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
+        require_role(agent, "member", "taking a lease")
         paths = tuple(dict.fromkeys(request.paths))
         asked = GrantRequest(
             workspace_id=agent.workspace_id,

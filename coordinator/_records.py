@@ -27,6 +27,7 @@ def agent_info(row: AgentRow) -> AgentInfo:
         tool=row.tool,
         joined_at=row.joined_at,
         left_at=row.left_at,
+        role=row.role,
     )
 
 

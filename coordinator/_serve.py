@@ -14,6 +14,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from leasefs.wire import is_loopback_host
+
+from ._admission import ADMIN_SECRET_FILE, Admission, load_admin_secret
 from ._app import create_app
 from ._blobs import BlobFiles
 from ._hypercorn_guard import contain_connection_failures
@@ -38,18 +41,38 @@ class ServeOptions:
     # TLS: both or neither. With them the coordinator serves https only.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Admit every local agent (None: when listening on loopback only), or by invitation.
+    open_admission: bool | None = None
+
+    @property
+    def admits_openly(self) -> bool:
+        if self.open_admission is not None:
+            return self.open_admission
+        return is_loopback_host(self.host)
 
 
 async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT or SIGTERM; ``on_ready`` gets the URL once the port is bound."""
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    admission = Admission()
+    if not options.admits_openly:
+        secret_hash, made = load_admin_secret(options.data_dir)
+        admission = Admission(open=False, admin_secret_hash=secret_hash)
+        if made is not None:
+            print(
+                f"leasefs coordinator admin secret (shown once; kept in "
+                f"{options.data_dir / ADMIN_SECRET_FILE}): {made}",
+                flush=True,
+            )
+        log.info("admission by invitation: creating a workspace needs the admin secret")
     store = SqliteStore(options.data_dir / "coordinator.sqlite3")
     try:
         coordinator = Coordinator(
             store,
             BlobFiles(options.data_dir / "blobs"),
             options.limits,
+            admission=admission,
         )
         contain_connection_failures()
         config = Config()

@@ -19,6 +19,7 @@ from leasefs.wire import (
     AgentRegistration,
     LeaseGrant,
     LeaseRequest,
+    MemberInfo,
     NarrowRequest,
     NarrowResult,
     PathStatus,
@@ -30,6 +31,8 @@ from leasefs.wire import (
     Workspace,
 )
 
+from ._access import Access
+from ._admission import Admission
 from ._blobs import BlobFiles
 from ._briefing import Briefings
 from ._journal import Journal
@@ -54,7 +57,9 @@ class Coordinator:
         blobs: BlobFiles,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        admission: Admission | None = None,
     ) -> None:
+        """``admission``: who may come in (default: open, as on a machine-local coordinator)."""
         self.limits = limits or Limits()
         signals = EventSignals()
         self.snapshots = Snapshots(
@@ -66,7 +71,8 @@ class Coordinator:
         self.messages = Messages(store, signals, clock)
         self.briefings = Briefings(store, clock)
         self.zones = Zones(store, signals, clock)
-        self._membership = Membership(store, signals, clock)
+        self._membership = Membership(store, signals, clock, admission)
+        self.access = Access(store, signals, clock)
         self._leasing = Leasing(store, signals, self.limits, self.zones, clock)
 
     # -- background work --------------------------------------------------------------------
@@ -83,11 +89,25 @@ class Coordinator:
 
     # -- workspaces and agents --------------------------------------------------------------
 
-    async def create_workspace(self, name: str) -> Workspace:
-        return await self._membership.create_workspace(name)
+    @property
+    def admission(self) -> Admission:
+        return self._membership.admission
 
-    async def get_workspace(self, name: str) -> Workspace:
-        return await self._membership.get_workspace(name)
+    async def create_workspace(
+        self, name: str, admin_secret: str | None = None, owner: str = "owner"
+    ) -> Workspace:
+        return await self._membership.create_workspace(name, admin_secret, owner)
+
+    async def get_workspace(self, name: str, agent: AgentRow | None = None) -> Workspace:
+        return await self._membership.get_workspace(name, agent)
+
+    async def revoke(self, agent: AgentRow, member_id: int) -> MemberInfo:
+        """Revoke a member and retire its agents at once: their next request and open event
+        streams end with 401, their leases go to whoever waits."""
+        member, agents = await self.access.revoke(agent, member_id)
+        for retired in agents:
+            await self._leasing.leave(retired, retire_token=self._membership.forget_token)
+        return member.model_copy(update={"agents": []})
 
     async def register(self, registration: AgentRegistration) -> Registered:
         return await self._membership.register(registration)

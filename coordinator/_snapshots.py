@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from leasefs.wire import BlobInfo, ErrorCode, EventType, Version, VersionBatch, VersionCreate
 
+from ._admission import require_role
 from ._blobs import BlobFiles
 from ._errors import ConflictError, NotFoundError, Unprocessable
 from ._lease_rows import held_by
@@ -44,6 +45,7 @@ class Snapshots:
     async def put_blob(
         self, agent: AgentRow, digest: str, chunks: AsyncIterator[bytes]
     ) -> BlobInfo:
+        require_role(agent, "member", "uploading content")
         size = await self._blobs.write(digest, chunks, self.max_blob_bytes)
 
         def store_row(tx: Tx) -> None:
@@ -72,6 +74,8 @@ class Snapshots:
         return self._blobs.read(digest)
 
     async def create_version(self, agent: AgentRow, request: VersionCreate) -> Version:
+        require_role(agent, "member", "recording a version")
+
         def create(tx: Tx) -> Version:
             return _record_version(tx, agent, request, self._clock())
 
@@ -87,6 +91,7 @@ class Snapshots:
         The contents' files are written first; refused, they stay unreferenced by this
         workspace until the same content is uploaded again (blobs are stored once).
         """
+        require_role(agent, "member", "recording versions")
         sizes = await self._blobs.write_small(batch.contents, self.max_blob_bytes)
 
         def create(tx: Tx) -> list[Version]:

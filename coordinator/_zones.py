@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from leasefs.wire import ErrorCode, EventType, Zone, ZoneAllowance, ZoneCreate, specs_overlap
 
+from ._admission import require_role
 from ._component import StoreComponent
 from ._errors import Forbidden, NotFoundError
 from ._records import record
@@ -55,6 +56,8 @@ def judge(zones: Sequence[ZoneRow], allowances: Sequence[str], paths: Sequence[s
 
 class Zones(StoreComponent):
     async def add(self, agent: AgentRow, request: ZoneCreate) -> Zone:
+        require_role(agent, "admin", "adding a zone")
+
         def add(tx: Tx) -> Zone:
             now = self._clock()
             row = tx.insert_zone(
@@ -74,6 +77,8 @@ class Zones(StoreComponent):
         )
 
     async def remove(self, agent: AgentRow, zone_id: int) -> None:
+        require_role(agent, "admin", "removing a zone")
+
         def remove(tx: Tx) -> None:
             now = self._clock()
             if not tx.remove_zone(agent.workspace_id, zone_id, now):
@@ -85,6 +90,8 @@ class Zones(StoreComponent):
         self._signals.notify([agent.workspace_id])
 
     async def allow(self, agent: AgentRow, allowance: ZoneAllowance) -> None:
+        require_role(agent, "admin", "allowing an agent into a zone")
+
         def allow(tx: Tx) -> None:
             now = self._clock()
             tx.insert_allowance(agent.workspace_id, allowance.path, allowance.agent, agent.id, now)

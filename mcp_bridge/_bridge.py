@@ -37,15 +37,13 @@ class Bridge:
             self.client.agent = await self.client.whoami()
             self.client.workspace = self.identity.workspace
             return
-        await self.client.ensure_workspace(self.identity.workspace)
-        await self.client.register(self.identity.workspace, self.identity.agent, tool="mcp")
+        await self.client.join_workspace(self.identity.workspace, self.identity.agent, tool="mcp")
 
     async def switch_workspace(self, name: str) -> None:
         """Act for another workspace (another repository) from now on."""
         old = self.client
         fresh = Client(self.identity.coordinator)
-        await fresh.ensure_workspace(name)
-        await fresh.register(name, self.identity.agent, tool="mcp")
+        await fresh.join_workspace(name, self.identity.agent, tool="mcp")
         if self.identity.mount_socket is None:
             try:
                 await old.leave()

@@ -5,10 +5,11 @@
 
 from fastapi import APIRouter
 
-from . import _agents, _events, _leases, _snapshots, _teamwork, _zones
+from . import _access, _agents, _events, _leases, _snapshots, _teamwork, _zones
 
 ROUTERS: tuple[APIRouter, ...] = (
     _agents.router,  # health, workspaces, agents
+    _access.router,  # invitations, members
     _leases.router,
     _snapshots.router,  # blobs, versions
     _events.router,  # event stream, conflicts, audit

@@ -6,9 +6,12 @@ rate-limited by client address instead of by agent.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response
 
 from leasefs.wire import (
+    ADMIN_SECRET_HEADER,
     LEASEFS_VERSION,
     AgentInfo,
     AgentRegistration,
@@ -19,7 +22,7 @@ from leasefs.wire import (
     WorkspaceCreate,
 )
 
-from ._deps import AgentDep, CoordinatorDep, LimitsDep, rate_by_address
+from ._deps import AgentDep, CoordinatorDep, LimitsDep, MaybeAgentDep, rate_by_address
 
 router = APIRouter()
 
@@ -41,13 +44,20 @@ async def health(limits: LimitsDep) -> Health:
     status_code=201,
     dependencies=[Depends(rate_by_address)],
 )
-async def create_workspace(body: WorkspaceCreate, c: CoordinatorDep) -> Workspace:
-    return await c.create_workspace(body.name)
+async def create_workspace(
+    body: WorkspaceCreate,
+    c: CoordinatorDep,
+    admin_secret: Annotated[str | None, Header(alias=ADMIN_SECRET_HEADER)] = None,
+) -> Workspace:
+    """Where admission is by invitation, with the coordinator's admin secret only."""
+    return await c.create_workspace(body.name, admin_secret, body.owner)
 
 
 @router.get("/v1/workspaces/{name}", response_model=Workspace)
-async def get_workspace(name: str, c: CoordinatorDep) -> Workspace:
-    return await c.get_workspace(name)
+async def get_workspace(name: str, c: CoordinatorDep, agent: MaybeAgentDep) -> Workspace:
+    """Where admission is by invitation, only to an agent of that workspace (404 otherwise,
+    as for one that does not exist)."""
+    return await c.get_workspace(name, agent)
 
 
 @router.post(

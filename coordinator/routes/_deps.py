@@ -14,7 +14,7 @@ from fastapi import Path as FastAPIPath
 
 from leasefs.wire import ErrorCode, InvalidPath, check_lease_key, check_repo_path, check_sha256
 
-from .._errors import TooMany, Unprocessable
+from .._errors import TooMany, Unauthenticated, Unprocessable
 from .._limits import Limits, RateLimiter
 from .._service import Coordinator
 from ..store import AgentRow
@@ -56,6 +56,19 @@ async def current_agent(
     return agent
 
 
+async def optional_agent(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AgentRow | None:
+    """The agent named by a bearer token if one is given and valid, else None (for the calls
+    whose answer only depends on whether the caller belongs)."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    try:
+        return await current_agent(request, authorization)
+    except Unauthenticated:
+        return None
+
+
 async def rate_by_address(request: Request) -> None:
     """Calls made before an agent has a token are limited per client address."""
     admit(request, request.client.host if request.client else "")
@@ -64,6 +77,7 @@ async def rate_by_address(request: Request) -> None:
 CoordinatorDep = Annotated[Coordinator, Depends(current_coordinator)]
 LimitsDep = Annotated[Limits, Depends(current_limits)]
 AgentDep = Annotated[AgentRow, Depends(current_agent)]
+MaybeAgentDep = Annotated[AgentRow | None, Depends(optional_agent)]
 RowId = Annotated[int, FastAPIPath(ge=0, le=MAX_ROW_ID)]
 
 

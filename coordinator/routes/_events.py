@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from sse_starlette import EventSourceResponse
 
-from leasefs.wire import AuditEntry, ConflictReport, EventsHead
+from leasefs.wire import AuditEntry, ConflictReport, EventsHead, EventType
 
 from .._errors import BadRequest
 from .._service import Coordinator
@@ -77,7 +77,10 @@ async def audit(
 async def _event_stream(
     c: Coordinator, agent: AgentRow, after: int
 ) -> AsyncIterator[dict[str, str]]:
-    """Stored events after ``after``, then each new one as it is committed; never a gap."""
+    """Stored events after ``after``, then each new one as it is committed; never a gap.
+
+    Ends after the event of this very agent leaving (or being revoked): a reconnection is
+    then refused with 401, so a retired agent hears nothing more of the team."""
     last = after
     while True:
         signal = c.journal.event_signal(agent.workspace_id)
@@ -85,5 +88,7 @@ async def _event_stream(
         for event in batch:
             last = event.id
             yield {"id": str(event.id), "event": event.type.value, "data": event.model_dump_json()}
+            if event.type is EventType.AGENT_LEFT and event.agent_id == agent.id:
+                return
         if not batch:
             await signal.wait()

@@ -31,6 +31,33 @@ class AgentRow:
     tool: str
     joined_at: float
     left_at: float | None
+    role: str = "admin"  # its member's role (agents of a machine-local coordinator: admin)
+    member_id: int | None = None  # the member it registered as; None on a local coordinator
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A standing in a workspace, held by whoever has its credential (a person's machine)."""
+
+    id: int
+    workspace_id: int
+    name: str
+    role: str
+    invited_by: int | None
+    created_at: float
+    revoked_at: float | None
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    id: int
+    workspace_id: int
+    role: str
+    created_by: int | None
+    created_at: float
+    expires_at: float
+    uses_left: int
+    revoked_at: float | None
 
 
 @dataclass(frozen=True)
@@ -224,7 +251,39 @@ class TeamTx(Protocol):
     def allowances_of(self, workspace_id: int, agent_name: str) -> list[str]: ...
 
 
-class Tx(TeamTx, Protocol):
+class AccessTx(Protocol):
+    """Who may join: members with hashed credentials, and invitations with hashed secrets."""
+
+    def insert_member(
+        self,
+        workspace_id: int,
+        name: str,
+        role: str,
+        credential_hash: str,
+        invited_by: int | None,
+        now: float,
+    ) -> MemberRow: ...
+    def member_by_credential_hash(self, credential_hash: str) -> MemberRow | None: ...
+    def member_by_id(self, member_id: int) -> MemberRow | None: ...
+    def members_of(self, workspace_id: int) -> list[MemberRow]: ...
+    def revoke_member(self, member_id: int, now: float) -> None: ...
+    def agents_of_member(self, member_id: int) -> list[AgentRow]: ...
+    def agents_of_workspace(self, workspace_id: int) -> list[AgentRow]: ...
+    def insert_invitation(
+        self,
+        workspace_id: int,
+        secret_hash: str,
+        role: str,
+        created_by: int | None,
+        now: float,
+        expires_at: float,
+        uses: int,
+    ) -> InvitationRow: ...
+    def invitation_by_secret_hash(self, secret_hash: str) -> InvitationRow | None: ...
+    def use_invitation(self, invitation_id: int) -> None: ...
+
+
+class Tx(TeamTx, AccessTx, Protocol):
     """One transaction. Methods are synchronous: the whole function runs in a worker thread."""
 
     # workspaces and agents
@@ -232,7 +291,15 @@ class Tx(TeamTx, Protocol):
     def workspace_by_id(self, workspace_id: int) -> WorkspaceRow: ...
     def insert_workspace(self, name: str, now: float) -> WorkspaceRow: ...
     def insert_agent(
-        self, workspace_id: int, name: str, host: str, tool: str, token_hash: str, now: float
+        self,
+        workspace_id: int,
+        name: str,
+        host: str,
+        tool: str,
+        token_hash: str,
+        now: float,
+        role: str = "admin",
+        member_id: int | None = None,
     ) -> AgentRow: ...
     def agent_by_token_hash(self, token_hash: str) -> AgentRow | None: ...
     def agents_by_ids(self, agent_ids: Iterable[int]) -> dict[int, AgentRow]: ...

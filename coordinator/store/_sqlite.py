@@ -25,6 +25,7 @@ from ._protocol import (
     VersionRow,
     WorkspaceRow,
 )
+from ._sqlite_access import SqliteAccessQueries
 from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from ._sqlite_journal import SqliteJournalQueries
 from ._sqlite_team import SqliteTeamQueries
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 _LEASE_COLUMNS = "workspace_id, path, agent_id, token, acquired_at, expires_at, ttl_s, work"
 _VERSION_COLUMNS = "id, workspace_id, path, branch, hash, deleted, base_hash, size, mode, token, agent_id, created_at"
-_AGENT_COLUMNS = "id, workspace_id, name, host, tool, joined_at, left_at"
+_AGENT_COLUMNS = "id, workspace_id, name, host, tool, joined_at, left_at, role, member_id"
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -56,7 +57,7 @@ def _version(row: sqlite3.Row) -> VersionRow:
     return VersionRow(*values)
 
 
-class SqliteTx(SqliteJournalQueries, SqliteTeamQueries):
+class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
     """The `coordinator.store.Tx` protocol over one sqlite3 connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -85,14 +86,24 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries):
         return WorkspaceRow(int(cur.lastrowid or 0), name, now)
 
     def insert_agent(
-        self, workspace_id: int, name: str, host: str, tool: str, token_hash: str, now: float
+        self,
+        workspace_id: int,
+        name: str,
+        host: str,
+        tool: str,
+        token_hash: str,
+        now: float,
+        role: str = "admin",
+        member_id: int | None = None,
     ) -> AgentRow:
         cur = self._conn.execute(
-            "INSERT INTO agents (workspace_id, name, host, tool, token_hash, joined_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (workspace_id, name, host, tool, token_hash, now),
+            "INSERT INTO agents (workspace_id, name, host, tool, token_hash, joined_at, role,"
+            " member_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (workspace_id, name, host, tool, token_hash, now, role, member_id),
         )
-        return AgentRow(int(cur.lastrowid or 0), workspace_id, name, host, tool, now, None)
+        return AgentRow(
+            int(cur.lastrowid or 0), workspace_id, name, host, tool, now, None, role, member_id
+        )
 
     def agent_by_token_hash(self, token_hash: str) -> AgentRow | None:
         row = self._one(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE token_hash = ?", (token_hash,))

@@ -78,8 +78,11 @@ async def acting_client(identity: Identity, tool: str) -> AsyncIterator[Client]:
             client.workspace = identity.workspace
             yield client
             return
-        await client.ensure_workspace(identity.workspace)
-        await client.register(identity.workspace, identity.agent, tool=tool)
+        await client.join_workspace(
+            identity.workspace,
+            identity.agent,
+            tool=tool,
+        )
         try:
             yield client
         finally:

@@ -193,8 +193,9 @@ class Transport:
         params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         content: Any = None,
         request_timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = self._headers()
+        headers = self._headers() | (headers or {})
         data = None
         if body is not None:
             data = body.model_dump_json().encode()

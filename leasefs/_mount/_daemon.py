@@ -94,9 +94,11 @@ class MountDaemon:
         cursor_path = _registry.cursor_path(repo, config.workspace)
         try:
             async with Client(config.coordinator) as client:
-                await client.ensure_workspace(config.workspace)
-                registered = await client.register(
-                    config.workspace, config.agent, host=socket.gethostname(), tool="leasefs-mount"
+                registered = await client.join_workspace(
+                    config.workspace,
+                    config.agent,
+                    host=socket.gethostname(),
+                    tool="leasefs-mount",
                 )
                 scope = Scope(root_fd)
                 options = KeeperOptions(

@@ -13,6 +13,7 @@ import typer
 from .. import wire
 from .._client import LeasefsError, _embedded
 from .._config import _settings
+from . import _access as _access_cli
 from . import _mount as _mount_cli
 from . import _work as _work_cli
 from ._zone import zone_app
@@ -29,6 +30,7 @@ coordinator_app = typer.Typer(
 )
 app.add_typer(coordinator_app, name="coordinator")
 _mount_cli.register(app)
+_access_cli.register(app)
 app.add_typer(zone_app, name="zone")
 app.command()(_work_cli.finish)
 app.command()(_work_cli.tracker)
@@ -114,6 +116,14 @@ def serve(
             "code then cross the network unencrypted): only on a network you trust.",
         ),
     ] = False,
+    join: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may come in: 'open' (every agent, as admin) or 'invite' (an admin "
+            "secret creates workspaces, invitations admit members). Default: open on "
+            "loopback only, invite on any other address.",
+        ),
+    ] = None,
     state_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the coordinator in the foreground until Ctrl-C or SIGTERM."""
@@ -127,6 +137,17 @@ def serve(
         if pem is not None and not pem.is_file():
             typer.echo(f"leasefs: no such file: {pem}", err=True)
             raise typer.Exit(2)
+    if join not in (None, "open", "invite"):
+        typer.echo(f"leasefs: --join is 'open' or 'invite', not {join!r}", err=True)
+        raise typer.Exit(2)
+    if join == "open" and not wire.is_loopback_host(host):
+        typer.echo(
+            f"leasefs: refusing --join open on {host}: anyone who reaches it could join any "
+            "workspace and push code into every mount; serve on 127.0.0.1, or admit by "
+            "invitation (the default there)",
+            err=True,
+        )
+        raise typer.Exit(2)
     if tls_cert is None and not wire.is_loopback_host(host):
         if not insecure:
             typer.echo(
@@ -159,7 +180,13 @@ def serve(
         typer.echo(f"leasefs: {exc}", err=True)
         raise typer.Exit(2) from exc
     options = ServeOptions(
-        data_dir=data, host=host, port=port, limits=limits, tls_cert=tls_cert, tls_key=tls_key
+        data_dir=data,
+        host=host,
+        port=port,
+        limits=limits,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        open_admission=None if join is None else join == "open",
     )
 
     def ready(url: str) -> None:

@@ -20,6 +20,7 @@ from ._control import StatusAnswer as StatusAnswer
 from ._control import StatusRequest as StatusRequest
 from ._control import UnmountRequest as UnmountRequest
 from ._control import encode_line as encode_line
+from ._defaults import ADMIN_SECRET_HEADER as ADMIN_SECRET_HEADER
 from ._defaults import API_VERSION as API_VERSION
 from ._defaults import BREAK_TIMEOUT_S as BREAK_TIMEOUT_S
 from ._defaults import DEFAULT_BRANCH as DEFAULT_BRANCH
@@ -48,6 +49,7 @@ from ._globs import any_overlap as any_overlap
 from ._globs import specs_overlap as specs_overlap
 from ._hosts import is_loopback_host as is_loopback_host
 from ._hosts import is_plain_remote as is_plain_remote
+from ._models import ROLE_RANK as ROLE_RANK
 from ._models import AgentInfo as AgentInfo
 from ._models import AgentRegistration as AgentRegistration
 from ._models import Ask as Ask
@@ -61,12 +63,18 @@ from ._models import ContextUpdate as ContextUpdate
 from ._models import Handoff as Handoff
 from ._models import Health as Health
 from ._models import HotFile as HotFile
+from ._models import Invitation as Invitation
+from ._models import InvitationCreate as InvitationCreate
+from ._models import InvitationRedeem as InvitationRedeem
+from ._models import InvitedRole as InvitedRole
+from ._models import Joined as Joined
 from ._models import Lease as Lease
 from ._models import LeaseGrant as LeaseGrant
 from ._models import LeaseKey as LeaseKey
 from ._models import LeaseRef as LeaseRef
 from ._models import LeaseRequest as LeaseRequest
 from ._models import LongText as LongText
+from ._models import MemberInfo as MemberInfo
 from ._models import Memory as Memory
 from ._models import MemoryCreate as MemoryCreate
 from ._models import Message as Message
@@ -81,6 +89,7 @@ from ._models import RenewRequest as RenewRequest
 from ._models import RenewResult as RenewResult
 from ._models import Reply as Reply
 from ._models import RepoPath as RepoPath
+from ._models import Role as Role
 from ._models import ServerLimits as ServerLimits
 from ._models import Sha256 as Sha256
 from ._models import ShortText as ShortText
@@ -113,6 +122,7 @@ from ._paths import is_folder as is_folder
 from ._paths import overlaps as overlaps
 
 __all__ = [
+    "ADMIN_SECRET_HEADER",
     "API_VERSION",
     "BREAK_TIMEOUT_S",
     "CONTROL_REQUEST",
@@ -133,6 +143,7 @@ __all__ = [
     "MAX_WAIT_S",
     "MIN_LEASE_TTL_S",
     "RATE_LIMIT_PER_S",
+    "ROLE_RANK",
     "SMALL_BLOB_BYTES",
     "WAIT_S",
     "AgentInfo",
@@ -160,12 +171,18 @@ __all__ = [
     "HeldStatus",
     "HotFile",
     "InvalidPath",
+    "Invitation",
+    "InvitationCreate",
+    "InvitationRedeem",
+    "InvitedRole",
+    "Joined",
     "Lease",
     "LeaseGrant",
     "LeaseKey",
     "LeaseRef",
     "LeaseRequest",
     "LongText",
+    "MemberInfo",
     "Memory",
     "MemoryCreate",
     "Message",
@@ -183,6 +200,7 @@ __all__ = [
     "RenewResult",
     "Reply",
     "RepoPath",
+    "Role",
     "ServerLimits",
     "Sha256",
     "ShortText",

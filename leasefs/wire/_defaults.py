@@ -11,6 +11,8 @@ LEASEFS_VERSION = "0.1.0"
 API_VERSION = "v1"
 DEFAULT_PORT = 7420
 DEFAULT_BRANCH = "main"
+ADMIN_SECRET_HEADER = "X-Leasefs-Admin-Secret"
+"""The header that carries a coordinator's admin secret (creating a workspace)."""
 
 # Leases
 LEASE_TTL_S = 30.0

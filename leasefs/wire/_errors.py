@@ -25,8 +25,13 @@ class ErrorCode(StrEnum):
     # 401: who is asking
     UNAUTHORIZED = "unauthorized"
     AGENT_LEFT = "agent_left"
+    REVOKED = "revoked"
     # 403
     FORBIDDEN = "forbidden"
+    ROLE_REQUIRED = "role_required"
+    INVITATION_REQUIRED = "invitation_required"
+    INVALID_INVITATION = "invalid_invitation"
+    ADMIN_SECRET_REQUIRED = "admin_secret_required"
     ZONE_BLOCKED = "zone_blocked"
     ZONE_CONFIRMATION_REQUIRED = "zone_confirmation_required"
     # 404
@@ -39,6 +44,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_MEMORY = "unknown_memory"
     UNKNOWN_THREAD = "unknown_thread"
     UNKNOWN_ZONE = "unknown_zone"
+    UNKNOWN_MEMBER = "unknown_member"
     # 409
     CONFLICT = "conflict"
     LEASE_HELD = "lease_held"

@@ -76,11 +76,28 @@ class Health(_Model):
 
 class WorkspaceCreate(_Model):
     name: WorkspaceName
+    owner: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        default="owner",
+        description="Where admission is by invitation: the name of the owner member made "
+        "with it (who is creating it: user@host).",
+    )
 
 
 class Workspace(_Model):
     name: str
     created_at: float
+    credential: str | None = Field(
+        default=None,
+        description="Only in the answer to creating it on a coordinator that admits by "
+        "invitation: the owner's credential, shown once (register agents with it).",
+    )
+
+
+Role = Literal["owner", "admin", "member", "viewer"]
+InvitedRole = Literal["admin", "member", "viewer"]
+ROLE_RANK: dict[str, int] = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
+"""What each role may do includes everything below it: a viewer reads, a member also changes
+files, an admin also manages zones, invitations and members, the owner is the first admin."""
 
 
 class AgentRegistration(_Model):
@@ -90,6 +107,11 @@ class AgentRegistration(_Model):
     name: ShortText
     host: Annotated[str, Field(max_length=200)] = ""
     tool: Annotated[str, Field(max_length=200)] = ""
+    credential: Annotated[str | None, Field(max_length=200)] = Field(
+        default=None,
+        description="A member's credential (from `leasefs join`): needed where the "
+        "coordinator admits by invitation; the agent acts with the member's role.",
+    )
 
 
 class AgentInfo(_Model):
@@ -99,6 +121,7 @@ class AgentInfo(_Model):
     tool: str
     joined_at: float
     left_at: float | None = None
+    role: str = "admin"
 
     @property
     def label(self) -> str:
@@ -112,6 +135,47 @@ class Registered(_Model):
     workspace: str
     agent: AgentInfo
     token: str
+
+
+class InvitationCreate(_Model):
+    role: InvitedRole = "member"
+    expires_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
+    uses: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class Invitation(_Model):
+    """A new invitation. The secret is shown once; the coordinator keeps only its hash."""
+
+    workspace: str
+    role: str
+    expires_at: float
+    uses: int
+    secret: str
+
+
+class InvitationRedeem(_Model):
+    secret: Annotated[str, Field(min_length=1, max_length=200)]
+    name: ShortText = Field(description="Who joins, as the team will see them: user@host.")
+
+
+class Joined(_Model):
+    """A redeemed invitation: the new member's credential, shown once."""
+
+    workspace: str
+    member: str
+    role: str
+    credential: str
+
+
+class MemberInfo(_Model):
+    id: int
+    name: str
+    role: str
+    invited_by: str | None
+    joined_at: float
+    revoked_at: float | None
+    agents: list[AgentInfo]
+    last_seen: float | None = Field(description="When one of its agents last registered.")
 
 
 class LeaseRequest(_Model):

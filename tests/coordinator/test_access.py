@@ -1,0 +1,233 @@
+"""Access control against a real coordinator that admits by invitation (`serve --join
+invite`): nobody joins uninvited, a refusal never tells whether a workspace exists, roles
+bound what agents may do, and revoking a member retires its agents at once."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from leasefs import Client, Forbidden, Unauthorized
+from leasefs._client import CoordinatorUnavailable, NotFound
+from tests.helpers import CoordinatorProcess, run
+
+
+@pytest.fixture(scope="module")
+def closed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
+    server = CoordinatorProcess(tmp_path_factory.mktemp("closed"), "--join", "invite").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def admin_secret(server: CoordinatorProcess) -> str:
+    return (server.data_dir / "admin-secret").read_text().strip()
+
+
+_names = iter(range(10_000))
+
+
+@pytest.fixture
+async def team(closed: CoordinatorProcess) -> AsyncIterator[tuple[str, str, list[Client]]]:
+    """A new workspace, its owner's credential, and every client made (closed afterwards)."""
+    clients: list[Client] = []
+    name = f"team-{next(_names)}"
+    async with Client(closed.url) as creator:
+        made = await creator.create_workspace(name, admin_secret=admin_secret(closed), owner="olga")
+    assert made.credential is not None
+    try:
+        yield name, made.credential, clients
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def agent(
+    server: CoordinatorProcess, clients: list[Client], workspace: str, credential: str, name: str
+) -> Client:
+    client = Client(server.url)
+    clients.append(client)
+    await client.register(workspace, name, credential=credential)
+    return client
+
+
+def test_the_admin_secret_is_kept_for_its_user_only(closed: CoordinatorProcess) -> None:
+    mode = stat.S_IMODE((closed.data_dir / "admin-secret").stat().st_mode)
+    assert mode == 0o600
+    assert admin_secret(closed).startswith("lfa_")
+    assert "admin secret (shown once" in "".join(closed.output)
+
+
+async def test_nobody_creates_or_joins_uninvited_and_nothing_says_what_exists(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, _, _ = team
+    async with Client(closed.url) as outsider:
+        with pytest.raises(Forbidden) as refused:
+            await outsider.create_workspace("mine")
+        assert refused.value.code == "admin_secret_required"
+        with pytest.raises(Forbidden):
+            await outsider.create_workspace("mine", admin_secret="lfa_guess")
+        answers = []
+        for name in (workspace, "no-such-workspace"):
+            with pytest.raises(Forbidden) as refused:
+                await outsider.register(name, "mallory")
+            answers.append((refused.value.code, str(refused.value)))
+            with pytest.raises(Forbidden):
+                await outsider.register(name, "mallory", credential="lfm_forged")
+        assert answers[0] == answers[1], "the refusal tells an existing workspace apart"
+        assert answers[0][0] == "invitation_required"
+    # Nor does asking for it by name, with no token or a bad one: both 404 alike.
+    statuses = set()
+    async with httpx.AsyncClient(base_url=closed.url) as raw:
+        for name in (workspace, "no-such-workspace"):
+            for headers in ({}, {"Authorization": "Bearer forged"}):
+                response = await raw.get(f"/v1/workspaces/{name}", headers=headers)
+                statuses.add((response.status_code, response.json()["message"].split("'")[0]))
+    assert len(statuses) == 1 and next(iter(statuses))[0] == 404
+
+
+async def test_an_invitation_admits_once_with_its_role(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    assert olga.agent is not None and olga.agent.role == "owner"
+    made = await olga.invite("member")
+    assert made.secret.startswith("lfi_") and made.workspace == workspace
+    async with Client(closed.url) as newcomer:
+        joined = await newcomer.redeem(made.secret, "mia@laptop")
+        assert (joined.workspace, joined.role) == (workspace, "member")
+        refusals = set()
+        for secret in (made.secret, "lfi_forged", made.secret + "x"):  # replayed, forged
+            with pytest.raises(Forbidden) as refused:
+                await newcomer.redeem(secret, "eve")
+            refusals.add((refused.value.code, str(refused.value)))
+        assert len(refusals) == 1 and next(iter(refusals))[0] == "invalid_invitation"
+    mia = await agent(closed, clients, workspace, joined.credential, "mia-mount")
+    assert mia.agent is not None and mia.agent.role == "member"
+    # A member's credential is for its own workspace only.
+    async with Client(closed.url) as stranger:
+        with pytest.raises(Forbidden):
+            await stranger.register("elsewhere", "mia", credential=joined.credential)
+    # The workspace is visible to its own agents, and only to them.
+    assert (await mia.get_workspace(workspace)).name == workspace
+
+
+async def test_an_expired_or_used_up_invitation_admits_nobody(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    short = await olga.invite("member", expires_s=0.5)
+    twice = await olga.invite("member", uses=2)
+    await trio.sleep(0.7)
+    async with Client(closed.url) as newcomer:
+        with pytest.raises(Forbidden):
+            await newcomer.redeem(short.secret, "late")
+        await newcomer.redeem(twice.secret, "first")
+        await newcomer.redeem(twice.secret, "second")
+        with pytest.raises(Forbidden):
+            await newcomer.redeem(twice.secret, "third")
+    assert sorted(m.name for m in await olga.members()) == ["first", "olga", "second"]
+
+
+async def test_roles_bound_what_an_agent_may_do(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    creds = {}
+    for role in ("member", "admin", "viewer"):
+        async with Client(closed.url) as newcomer:
+            creds[role] = (await newcomer.redeem((await olga.invite(role)).secret, role)).credential
+    member = await agent(closed, clients, workspace, creds["member"], "m")
+    admin = await agent(closed, clients, workspace, creds["admin"], "a")
+    viewer = await agent(closed, clients, workspace, creds["viewer"], "v")
+    for refused_call in (
+        lambda: member.invite("member"),
+        lambda: member.add_zone("secrets/**", "block", "keys"),
+        lambda: member.revoke(1),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            await refused_call()
+        assert refused.value.code == "role_required" and "needs the admin role" in str(
+            refused.value
+        )
+    with pytest.raises(ValueError):  # nobody invites an owner: refused before it is sent
+        await admin.invite("owner")
+    await admin.add_zone("secrets/**", "block", "keys")
+    await admin.invite("admin")
+    # A viewer reads but changes nothing.
+    with pytest.raises(Forbidden) as refused:
+        await viewer.acquire(["src/app.py"])
+    assert "needs the member role" in str(refused.value)
+    assert await viewer.holders(["src/app.py"])
+    await member.acquire(["src/app.py"])
+
+
+async def test_revoking_a_member_retires_its_agents_and_hands_their_leases_on(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    async with Client(closed.url) as newcomer:
+        joined = await newcomer.redeem((await olga.invite("member")).secret, "eve")
+    eve = await agent(closed, clients, workspace, joined.credential, "eve-mount")
+    eve_mcp = await agent(closed, clients, workspace, joined.credential, "eve-mcp")
+    await eve.acquire(["src/app.py"])
+    got: list[str] = []
+
+    async def wait_for_it() -> None:
+        grant = await olga.acquire(["src/app.py"], wait_s=20)
+        got.extend(lease.path for lease in grant.leases)
+
+    ended: list[str] = []
+
+    async def follow() -> None:
+        """eve's open event stream: it ends with her own leaving (revocation)."""
+        seen = []
+        async with eve.open_events(after=await eve.events_head()) as events:
+            try:
+                async for event in events:
+                    seen.append(event.type.value)
+            except CoordinatorUnavailable:  # the server closed it
+                pass
+        ended.append(seen[-1] if seen else "nothing")
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            nursery.start_soon(wait_for_it)
+            while not (await olga.holders(["src/app.py"]))[0].waiters:
+                await trio.sleep(0.01)
+            [eve_member] = [m for m in await olga.members() if m.name == "eve"]
+            assert len(eve_member.agents) == 2
+            revoked = await olga.revoke(eve_member.id)
+            assert revoked.revoked_at is not None
+    assert got == ["src/app.py"], "the revoked agent's lease did not go to the waiter"
+    assert ended == ["agent.left"], ended
+    for retired in (eve, eve_mcp):
+        with pytest.raises(Unauthorized) as refused:
+            await retired.renew()
+        assert refused.value.code == "revoked"
+    async with Client(closed.url) as again:
+        with pytest.raises(Forbidden):
+            await again.register(workspace, "eve-again", credential=joined.credential)
+    with pytest.raises(NotFound):
+        await olga.revoke(999_999)
+
+
+def test_open_join_is_refused_off_loopback(tmp_path: Path) -> None:
+    result = run(
+        sys.executable, "-m", "leasefs", "serve", "--host", "0.0.0.0", "--join", "open",
+        "--data", tmp_path / "d", check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "refusing --join open on 0.0.0.0" in result.stderr
