@@ -2,7 +2,7 @@
 
 One table, most specific exception first, so what a refusal means to an editor or a shell is
 written in one place: EBUSY for a file another agent holds, ENOLCK when the coordinator cannot
-be reached (no lease can be confirmed), EACCES for a blocked zone, EDQUOT past the agent's
+be reached (no lease can be confirmed) or no longer takes this agent (revoked), EACCES for a blocked zone, EDQUOT past the agent's
 lease limit, EAGAIN when rate-limited, EIO for anything else the coordinator refused.
 """
 
@@ -17,6 +17,7 @@ from .._client import (
     LeaseHeld,
     RateLimited,
     TooManyLeases,
+    Unauthorized,
 )
 
 _ERRNO_OF: list[tuple[type[LeasefsError], int]] = [
@@ -25,6 +26,7 @@ _ERRNO_OF: list[tuple[type[LeasefsError], int]] = [
     (TooManyLeases, errno.EDQUOT),
     (RateLimited, errno.EAGAIN),
     (CoordinatorUnavailable, errno.ENOLCK),
+    (Unauthorized, errno.ENOLCK),  # this agent left or was revoked: it holds no lease now
     (LeasefsError, errno.EIO),
 ]
 

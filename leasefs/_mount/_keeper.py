@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import trio
 
-from .._client import Client, CoordinatorUnavailable, LeasefsError, StaleToken
+from .._client import Client, CoordinatorUnavailable, LeasefsError, StaleToken, Unauthorized
 from ..wire import (
     DEFAULT_BRANCH,
     IDLE_GRACE_S,
@@ -347,6 +347,15 @@ class LeaseKeeper:
             except CoordinatorUnavailable as exc:
                 self._unreachable()
                 log.warning("renewal failed, coordinator unreachable: %s", exc)
+                continue
+            except Unauthorized as exc:
+                lost = self.leases.retire()
+                log.error(
+                    "the coordinator no longer takes this agent (%s): %d lease(s) dropped, and "
+                    "every change in scope now fails with ENOLCK; mount again once re-admitted",
+                    exc,
+                    len(lost),
+                )
                 continue
             except LeasefsError as exc:
                 log.error("renewal refused: %s", exc)

@@ -105,6 +105,7 @@ class MountLeases:
         self._lost: set[str] = set()  # leases that ran out under this mount
         self._early_recalls: dict[str, int] = {}  # path -> token recalled before recorded
         self._children: dict[str, set[str]] = {}  # folder key -> the files adopted under it
+        self.retired = False  # the coordinator no longer takes this agent (revoked, or left)
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -162,6 +163,8 @@ class MountLeases:
     def answered(self, sent_at: float) -> None:
         """The coordinator answered a grant or renewal sent at ``sent_at``: every lease it
         named lives until at least then plus the TTL, so writes may go on until the margin."""
+        if self.retired:
+            return
         self._deadline = max(self._deadline, sent_at + self.timing.ttl_s - self.timing.margin_s)
 
     def granted(self, lease: Lease, base_hash: str | None, now: float) -> bool:
@@ -246,6 +249,17 @@ class MountLeases:
                 if held.phase is Phase.HELD:
                     del self._held[child]
                     self._lost.add(child)
+
+    def retire(self) -> list[str]:
+        """The coordinator refused this agent (revoked, or it left): every lease is lost, and
+        no change is admitted again (fail closed). Returns the paths that were held."""
+        self.retired = True
+        self._deadline = -math.inf
+        lost = sorted(self._held)
+        self._lost.update(p for p in lost if not is_folder(p))
+        self._held.clear()
+        self._children.clear()
+        return lost
 
     def recalled(self, path: str, token: int, now: float) -> bool:
         """Someone waits for ``path`` under grant ``token``; True if the releaser must wake."""

@@ -146,3 +146,16 @@ async def test_files_kept_by_a_narrowing_live_by_their_own_rows(
     leases.narrowed("new/", [lease("new/a.txt", 7)])
     assert leases.renewed(now(), [("new/a.txt", 7)]) == ["new"]
     assert leases.may_write("new/a.txt", now())
+
+
+async def test_a_retired_agent_admits_no_change_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Revoked (or left): every lease is dropped, and no later answer brings writes back."""
+    leases = with_folder()
+    leases.adopt("new/a.txt", None, now())
+    assert sorted(leases.retire()) == ["new", "new/", "new/a.txt"]
+    assert not leases.may_write("new", now()) and leases.in_jeopardy(now())
+    leases.answered(now())  # a late answer to a request sent before
+    assert leases.in_jeopardy(now())
+    assert leases.covering_folder("new/b.txt", now()) is None

@@ -1,0 +1,96 @@
+"""A team on a coordinator that admits by invitation, as the README's "Several machines" has
+it: the owner creates the workspace with the admin secret, invites; the invited user joins
+(each user with their own config); both mount, edit and hand off; an uninvited user cannot
+mount; a revoked member's mount stops writing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import CoordinatorProcess, leasefs_cli, wait_for
+from tests.mount.conftest import MountFactory
+
+
+@pytest.fixture
+def closed(tmp_path: Path) -> Iterator[CoordinatorProcess]:
+    server = CoordinatorProcess(tmp_path / "closed", "--join", "invite").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, user: str) -> dict[str, str]:
+    """This user's own config directory, for the commands and mounts made next."""
+    config = tmp_path / f"{user}-config"
+    config.mkdir(exist_ok=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return {**os.environ, "LEASEFS_DATA_DIR": str(tmp_path / f"{user}-cli")}
+
+
+def content(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def test_an_invited_team_shares_a_workspace_and_a_revoked_member_stops_writing(
+    mount_agent: MountFactory,
+    closed: CoordinatorProcess,
+    workspace_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = (closed.data_dir / "admin-secret").read_text().strip()
+    env = as_user(monkeypatch, tmp_path, "alice")
+    created = leasefs_cli("join", "--coordinator", closed.url, "--workspace", workspace_name,
+                          "--admin-secret", secret, "--name", "alice", env=env)  # fmt: skip
+    assert f"joined {workspace_name} as alice (owner)" in created.stdout
+    alice = mount_agent("alice", coordinator_url=closed.url)
+    invited = alice.leasefs("invite", "--role", "member", cwd=alice.repo).stdout
+    line = re.search(r"leasefs join '([^']+)'", invited)
+    assert line is not None, invited
+
+    # An uninvited user cannot even mount: the mount says why and stops.
+    as_user(monkeypatch, tmp_path, "eve")
+    with pytest.raises(Exception, match=r"invitation"):
+        mount_agent("eve", coordinator_url=closed.url)
+
+    env = as_user(monkeypatch, tmp_path, "bob")
+    joined = leasefs_cli("join", line.group(1), "--name", "bob", env=env).stdout
+    assert f"joined {workspace_name} as bob (member)" in joined
+    stored = tmp_path / "bob-config" / "leasefs" / "credentials.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    replayed = leasefs_cli("join", line.group(1), "--name", "bob2", env=env, check=False)
+    assert replayed.returncode == 1 and "not valid" in replayed.stderr
+    bob = mount_agent("bob", "--wait", "20", coordinator_url=closed.url)
+
+    (alice.repo / "src" / "app.py").write_text("print('alice')\n")
+    wait_for(lambda: content(bob.repo / "src" / "app.py") == "print('alice')\n",
+             what="alice's edit in bob's tree")  # fmt: skip
+    with open(bob.repo / "src" / "app.py", "a") as f:
+        f.write("print('bob')\n")
+    wait_for(lambda: content(alice.repo / "src" / "app.py") == "print('alice')\nprint('bob')\n",
+             what="bob's edit in alice's tree")  # fmt: skip
+
+    listed = alice.leasefs("members", cwd=alice.repo).stdout
+    assert re.search(r"alice\towner", listed) and re.search(r"bob\tmember", listed), listed
+    assert re.search(r"bob@\S+ \(leasefs-mount\)", listed), listed
+    refused = bob.leasefs("invite", cwd=bob.repo, check=False)
+    assert refused.returncode == 1 and "needs the admin role" in refused.stderr
+
+    revoked = alice.leasefs("revoke", "bob", cwd=alice.repo).stdout
+    assert "revoked bob (member)" in revoked
+    # bob's mount fails closed: every change in scope is refused from now on.
+    with pytest.raises(OSError) as stopped:
+        (bob.repo / "README.md").write_text("bob was revoked\n")
+    assert stopped.value.errno == errno.ENOLCK
+    assert content(alice.repo / "README.md") == "# project\n"
