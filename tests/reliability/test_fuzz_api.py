@@ -17,7 +17,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from coordinator._app import create_app
-from leasefs.wire import MAX_NAME_BYTES, MAX_PATH_BYTES, InvalidPath, check_repo_path
+from leasefs.wire import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
+    InvalidPath,
+    check_lease_key,
+    check_repo_path,
+)
 from tests.helpers import CoordinatorProcess
 
 # The operations the app declares, known at collection time so that each is its own test.
@@ -50,7 +56,7 @@ AUTHENTICATED = {
     for p, ops in _DOCUMENT["paths"].items()
     for m, op in ops.items()
     if any(q["name"] == "authorization" for q in op.get("parameters", []))
-}
+} - {"GET /v1/workspaces/{name}"}  # a token only decides whether it is shown (test_access)
 # An endless event stream cannot be judged by "the response": it has its own tests below.
 STREAMING = {"GET /v1/events"}
 # Retires the token it is called with: every example gets an agent of its own.
@@ -234,12 +240,16 @@ def test_every_canonical_relative_path_is_accepted_unchanged(path: str) -> None:
     assert check_repo_path(path) == path
 
 
-def _expected_invalid(path: str) -> bool:
+def _expected_invalid(path: str, check: Callable[[str], str] = check_repo_path) -> bool:
     try:
-        check_repo_path(path)
+        check(path)
     except InvalidPath:
         return True
     return False
+
+
+KEY_QUERIES = ("/v1/leases", "/v1/audit")
+"""Queries that take a lease key: a path, or a folder lease's path and '/'."""
 
 
 @pytest.fixture(scope="module")
@@ -254,9 +264,9 @@ def test_the_server_judges_paths_as_check_repo_path_does(
     api: Api, path_agent: str, path: str
 ) -> None:
     """Random paths in a lease request and in queries: 200 (404 for a version never
-    written) when the path is canonical, 422 invalid_path when it is not; never a 5xx."""
+    written) when the path is canonical (or, where a lease key is asked for, a canonical
+    folder key), 422 invalid_path when it is not; never a 5xx."""
     auth = {"authorization": f"Bearer {path_agent}"}
-    invalid = _expected_invalid(path)
     body = json.dumps({"paths": [path], "ttl_s": 5}).encode()  # \\u escapes carry anything
     answers = [
         api.http.post(
@@ -269,6 +279,10 @@ def test_the_server_judges_paths_as_check_repo_path_does(
     for response in answers:
         where = f"{response.request.method} {response.request.url.path} {path!r}"
         assert response.status_code < 500, f"{where}: {response.text}"
+        if response.request.url.path in KEY_QUERIES:
+            invalid = _expected_invalid(path, check_lease_key)
+        else:
+            invalid = _expected_invalid(path)
         if invalid:
             assert response.status_code == 422, f"{where}: {response.text}"
             assert response.json()["error"] == "invalid_path", f"{where}: {response.text}"
