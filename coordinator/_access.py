@@ -30,7 +30,14 @@ _INVALID_INVITATION = (
 )
 
 
+class _Refused(Exception):
+    """A refused redemption whose audit entry must still be written: the transaction
+    commits, then the refusal is raised."""
+
+
 class Access(StoreComponent):
+    failed_redemptions = 0
+
     async def invite(self, agent: AgentRow, request: InvitationCreate) -> Invitation:
         require_role(agent, "admin", "inviting")
         secret = new_secret("lfi_")
@@ -72,7 +79,11 @@ class Access(StoreComponent):
                 or invitation.expires_at <= now
                 or invitation.uses_left <= 0
             ):
-                raise Forbidden(_INVALID_INVITATION, code=ErrorCode.INVALID_INVITATION)
+                if invitation is not None:  # counted where someone can see it
+                    record(tx, invitation.workspace_id, now, None, "auth.failed", None,
+                           {"invitation": invitation.id, "why": "invitation not valid now"},
+                           publish=False)  # fmt: skip
+                raise _Refused(_INVALID_INVITATION)
             tx.use_invitation(invitation.id)
             member = tx.insert_member(
                 invitation.workspace_id,
@@ -93,7 +104,17 @@ class Access(StoreComponent):
                 credential=credential,
             )
 
-        return await self._store.run(redeem)
+        def redeem_or_refuse(tx: Tx) -> Joined | _Refused:
+            try:
+                return redeem(tx)
+            except _Refused as refused:
+                return refused
+
+        outcome = await self._store.run(redeem_or_refuse)
+        if isinstance(outcome, _Refused):
+            self.failed_redemptions += 1
+            raise Forbidden(str(outcome), code=ErrorCode.INVALID_INVITATION)
+        return outcome
 
     async def members(self, agent: AgentRow) -> list[MemberInfo]:
         def members(tx: Tx) -> list[MemberInfo]:

@@ -37,6 +37,7 @@ class Membership(StoreComponent):
         super().__init__(store, signals, clock)
         self._tokens = TokenCache()
         self.admission = admission or Admission()
+        self.failed_authentications = 0  # since start; shown by /v1/health and leasefs status
 
     async def create_workspace(
         self, name: str, admin_secret: str | None = None, owner: str = "owner"
@@ -44,6 +45,7 @@ class Membership(StoreComponent):
         """Create ``name``; where admission is by invitation, only with the admin secret, and
         the answer then carries the credential of its owner (a member named ``owner``)."""
         if not self.admission.open and not self.admission.is_admin_secret(admin_secret):
+            self.failed_authentications += 1
             raise Forbidden(
                 "creating a workspace on this coordinator needs its admin secret (printed by "
                 "`leasefs serve` on its first start, kept in its data directory as "
@@ -100,6 +102,7 @@ class Membership(StoreComponent):
             ):
                 member = None
             if member is None and not self.admission.open:
+                self.failed_authentications += 1
                 raise Forbidden(
                     "joining a workspace on this coordinator needs an invitation: ask an "
                     "admin for one (`leasefs invite`), then `leasefs join` it on this machine",
@@ -135,6 +138,13 @@ class Membership(StoreComponent):
         return row.id
 
     async def authenticate(self, token: str | None) -> AgentRow:
+        try:
+            return await self._authenticate(token)
+        except Unauthenticated:
+            self.failed_authentications += 1
+            raise
+
+    async def _authenticate(self, token: str | None) -> AgentRow:
         if not token:
             raise Unauthenticated("this call needs an agent token: 'Authorization: Bearer <token>'")
         token_hash = hash_token(token)
@@ -147,6 +157,7 @@ class Membership(StoreComponent):
         if row is None:
             raise Unauthenticated("the agent token is not valid; register again to get one")
         if row.left_at is not None:
+            await self._record_refused(row)
             if row.member_id is not None and await self._member_revoked(row.member_id):
                 raise Unauthenticated(
                     "this agent's membership was revoked by an admin of the workspace",
@@ -156,6 +167,16 @@ class Membership(StoreComponent):
                 "this agent has left its workspace; register again", code=ErrorCode.AGENT_LEFT
             )
         return row
+
+    async def _record_refused(self, agent: AgentRow) -> None:
+        """A retired agent's token came back: its workspace's audit log says so."""
+
+        def write(tx: Tx) -> None:
+            data = {"agent": agent.name, "why": "token of an agent that left or was revoked"}
+            record(tx, agent.workspace_id, self._clock(), agent.id, "auth.failed", None, data,
+                   publish=False)  # fmt: skip
+
+        await self._store.run(write)
 
     async def _member_revoked(self, member_id: int) -> bool:
         member = await self._store.read(lambda tx: tx.member_by_id(member_id))

@@ -93,6 +93,11 @@ class Coordinator:
     def admission(self) -> Admission:
         return self._membership.admission
 
+    @property
+    def failed_authentications(self) -> int:
+        """Refused tokens, credentials, admin secrets and invitations since start."""
+        return self._membership.failed_authentications + self.access.failed_redemptions
+
     async def create_workspace(
         self, name: str, admin_secret: str | None = None, owner: str = "owner"
     ) -> Workspace:

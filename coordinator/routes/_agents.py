@@ -28,13 +28,14 @@ router = APIRouter()
 
 
 @router.get("/v1/health", response_model=Health)
-async def health(limits: LimitsDep) -> Health:
+async def health(limits: LimitsDep, c: CoordinatorDep) -> Health:
     return Health(
         status="ok",
         version=LEASEFS_VERSION,
         limits=ServerLimits(
             max_blob_bytes=limits.max_blob_bytes, max_json_bytes=limits.max_json_bytes
         ),
+        failed_authentications=c.failed_authentications,
     )
 
 

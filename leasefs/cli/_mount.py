@@ -270,7 +270,21 @@ def _status_of(record: _registry.MountRecord) -> dict[str, Any]:
         status = mount_status(Path(record.socket)).model_dump()
     except ControlError as exc:
         return {"repo": record.repo, "error": str(exc)}
+    status["failed_authentications"] = _failed_authentications(record.coordinator)
     return status
+
+
+def _failed_authentications(url: str) -> int | None:
+    """What the coordinator counted since it started (None: it did not answer in time)."""
+
+    async def ask() -> int:
+        async with Client(url, timeout=2.0) as client:
+            return (await client.health()).failed_authentications
+
+    try:
+        return trio.run(ask)
+    except LeasefsError:
+        return None
 
 
 def status(
@@ -300,7 +314,12 @@ def _format_status(item: dict[str, Any]) -> str:
         f"{item['repo']}  agent {item['agent']} (id {item['agent_id']}), workspace {item['workspace']}",
         f"  coordinator {item['coordinator']}: "
         + ("reachable" if item["coordinator_reachable"] else "UNREACHABLE (writes in scope fail)")
-        + ("; events live" if item["events_connected"] else "; events reconnecting"),
+        + ("; events live" if item["events_connected"] else "; events reconnecting")
+        + (
+            f"; {failed} failed authentication(s) since it started"
+            if (failed := item.get("failed_authentications"))
+            else ""
+        ),
     ]
     if item["held"]:
         lines.append("  leases held:")

@@ -72,6 +72,11 @@ class Health(_Model):
     version: str
     api: str = API_VERSION
     limits: ServerLimits | None = None
+    failed_authentications: int = Field(
+        default=0,
+        description="Requests refused for a missing, unknown, retired or revoked token, and "
+        "refused invitations or credentials, since the coordinator started.",
+    )
 
 
 class WorkspaceCreate(_Model):

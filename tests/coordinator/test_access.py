@@ -70,6 +70,7 @@ async def test_nobody_creates_or_joins_uninvited_and_nothing_says_what_exists(
 ) -> None:
     workspace, _, _ = team
     async with Client(closed.url) as outsider:
+        before = (await outsider.health()).failed_authentications
         with pytest.raises(Forbidden) as refused:
             await outsider.create_workspace("mine")
         assert refused.value.code == "admin_secret_required"
@@ -84,6 +85,8 @@ async def test_nobody_creates_or_joins_uninvited_and_nothing_says_what_exists(
                 await outsider.register(name, "mallory", credential="lfm_forged")
         assert answers[0] == answers[1], "the refusal tells an existing workspace apart"
         assert answers[0][0] == "invitation_required"
+        # Six refusals: two admin secrets, four registrations; all counted.
+        assert (await outsider.health()).failed_authentications >= before + 6
     # Nor does asking for it by name, with no token or a bad one: both 404 alike.
     statuses = set()
     async with httpx.AsyncClient(base_url=closed.url) as raw:
@@ -218,6 +221,7 @@ async def test_revoking_a_member_retires_its_agents_and_hands_their_leases_on(
         with pytest.raises(Unauthorized) as refused:
             await retired.renew()
         assert refused.value.code == "revoked"
+    assert "auth.failed" in [e.action for e in await olga.audit()]  # the admins can see it
     async with Client(closed.url) as again:
         with pytest.raises(Forbidden):
             await again.register(workspace, "eve-again", credential=joined.credential)
