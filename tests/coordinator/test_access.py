@@ -4,6 +4,7 @@ bound what agents may do, and revoking a member retires its agents at once."""
 
 from __future__ import annotations
 
+import re
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -235,3 +236,42 @@ def test_open_join_is_refused_off_loopback(tmp_path: Path) -> None:
         "--data", tmp_path / "d", check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2 and "refusing --join open on 0.0.0.0" in result.stderr
+
+
+async def test_a_revoked_agents_token_opens_no_endpoint(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    """Every operation of the OpenAPI document that takes a token refuses a revoked agent's
+    with 401 revoked, and reveals the workspace to nobody outside it."""
+    from coordinator._app import create_app
+
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    async with Client(closed.url) as newcomer:
+        joined = await newcomer.redeem((await olga.invite("member")).secret, "eve")
+    eve = await agent(closed, clients, workspace, joined.credential, "eve-mount")
+    assert eve.token is not None
+    [member] = [m for m in await olga.members() if m.name == "eve"]
+    await olga.revoke(member.id)
+    document = create_app(None).openapi()  # type: ignore[arg-type]
+    checked = 0
+    async with httpx.AsyncClient(base_url=closed.url, timeout=10) as raw:
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                params = operation.get("parameters", [])
+                if not any(p["name"] == "authorization" for p in params):
+                    continue
+                url = path.replace("{name}", workspace)
+                url = re.sub(r"\{[^}]*\}", "1", url)
+                response = await raw.request(
+                    method, url, headers={"authorization": f"Bearer {eve.token}"}, json={}
+                )
+                where = f"{method.upper()} {path}"
+                if path == "/v1/workspaces/{name}":
+                    assert response.status_code == 404, where  # as for one that does not exist
+                else:
+                    assert response.status_code == 401, (where, response.text)
+                    if method != "head":  # no body to a HEAD
+                        assert response.json()["error"] == "revoked", (where, response.text)
+                checked += 1
+    assert checked > 30
