@@ -13,14 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.helpers import CoordinatorProcess, leasefs_cli, wait_for
 from tests.mount.conftest import MountFactory
 
 
-@pytest.fixture
-def closed(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    server = CoordinatorProcess(tmp_path / "closed", "--join", "invite").start()
+@pytest.fixture(params=["http", "https"])
+def closed(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CoordinatorProcess]:
+    """A coordinator that admits by invitation; over https, as across machines (its test CA
+    trusted through LEASEFS_CA_CERT by every command and mount made next)."""
+    tls: list[str] = []
+    if request.param == "https":
+        authority = trustme.CA()
+        issued = authority.issue_cert("127.0.0.1")
+        issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+        issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("LEASEFS_CA_CERT", str(tmp_path / "ca.pem"))
+        tls = ["--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")]
+    server = CoordinatorProcess(tmp_path / "closed", "--join", "invite", *tls).start()
+    assert server.url.startswith(request.param + "://")
     try:
         yield server
     finally:
