@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from leasefs.wire import (
+    ROLE_RANK,
     ErrorCode,
     EventType,
     Handoff,
@@ -85,13 +86,24 @@ class WorkSessions(StoreComponent):
         change: Callable[[WorkRow, float], WorkRow],
         *,
         owner_only: bool = True,
+        or_admin: bool = False,
     ) -> Work:
+        """``or_admin``: an admin member (of a coordinator that admits by invitation) may do
+        it to another agent's work too; on a machine-local one every agent is an admin, and
+        work stays its owner's alone."""
+
         def apply(tx: Tx) -> Work:
             row = self._find(tx, agent, work_id)
-            if owner_only and row.owner_id != agent.id:
+            admin = (
+                or_admin
+                and agent.member_id is not None
+                and ROLE_RANK.get(agent.role, -1) >= ROLE_RANK["admin"]
+            )
+            if owner_only and row.owner_id != agent.id and not admin:
                 owner = tx.agents_by_ids([row.owner_id])[row.owner_id]
+                who = "its owner or an admin" if or_admin else "its owner"
                 raise ConflictError(
-                    f"work {work_id} belongs to {owner.name}; only its owner can do that",
+                    f"work {work_id} belongs to {owner.name}; only {who} can do that",
                     code=ErrorCode.NOT_OWNER,
                 )
             if row.status not in allowed_from:
@@ -134,5 +146,5 @@ class WorkSessions(StoreComponent):
     async def cancel(self, agent: AgentRow, work_id: int) -> Work:
         return await self._change(
             agent, work_id, {"active", "parked"},
-            lambda row, now: replace(row, status="cancelled", updated_at=now),
+            lambda row, now: replace(row, status="cancelled", updated_at=now), or_admin=True,
         )  # fmt: skip

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from leasefs import Client, Forbidden, Unauthorized
+from leasefs import Client, Forbidden, LeasefsError, Unauthorized
 from leasefs._client import CoordinatorUnavailable, NotFound
 from tests.helpers import CoordinatorProcess, run
 
@@ -275,3 +275,22 @@ async def test_a_revoked_agents_token_opens_no_endpoint(
                         assert response.json()["error"] == "revoked", (where, response.text)
                 checked += 1
     assert checked > 30
+
+
+async def test_an_admin_may_cancel_another_agents_work_and_a_member_may_not(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    workspace, owner_credential, clients = team
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    creds = {}
+    for role in ("member", "admin"):
+        async with Client(closed.url) as newcomer:
+            creds[role] = (await newcomer.redeem((await olga.invite(role)).secret, role)).credential
+    member = await agent(closed, clients, workspace, creds["member"], "m")
+    admin = await agent(closed, clients, workspace, creds["admin"], "a")
+    started = await member.start_work("api", ["api/routes.py"])
+    other = await olga.start_work("docs", ["README.md"])
+    with pytest.raises(LeasefsError, match="only its owner or an admin"):
+        await member.cancel_work(other.work.id)
+    cancelled = await admin.cancel_work(started.work.id)
+    assert cancelled.status == "cancelled"
