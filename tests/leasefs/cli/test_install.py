@@ -63,6 +63,9 @@ def test_install_adds_ours_keeps_theirs_is_idempotent_and_uninstall_restores(
         text = (home / name).read_text()
         ours = _jsonc.get(text, [*container, "leasefs"])
         assert ours is not None and ours["args"][-1] == "mcp", name
+        # Nothing secret goes into another tool's config: the command finds its credential.
+        assert set(ours) <= {"command", "args", "type", "source", "env"}, (name, ours)
+        assert not ours.get("env"), (name, ours)
         original = _jsonc.get(before[name].decode(), container) or {}
         for other, config in original.items():
             assert _jsonc.get(text, [*container, other]) == config, (name, other)
