@@ -143,13 +143,24 @@ class LeasingFS(Passthrough):
             return
         # A new folder is leased whole where nobody has anything under it: the files then
         # made in it (a build, a generator, an unpacked archive) cost no round trip each.
-        new_folders = [p + "/" for p in leased] if kind is Mutation.MKDIR else []
+        new_folders = (
+            [p + "/" for p in leased if not self._exists(p)] if kind is Mutation.MKDIR else []
+        )
         try:
             await self.keeper.ensure(leased, new_folders)
         except LeaseRefused as exc:
             self._refusals += 1
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
             raise FUSEError(exc.errno) from exc
+
+    def _exists(self, path: str) -> bool:
+        """A mkdir of a folder that exists (``os.makedirs(exist_ok=True)`` asks anyway) makes
+        nothing new: it must not lease what is already there."""
+        try:
+            os.stat(path, dir_fd=self._root, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
 
     async def after_write_release(self, path: str, fh: FileHandle) -> None:
         self.keeper.writer_closed(path)
