@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .._config import credentials
+from .._config import _credentials
 from ..wire import (
     ADMIN_SECRET_HEADER,
     AgentInfo,
@@ -74,7 +74,7 @@ class AgentCalls(Transport):
         """Register into ``workspace``: as the member this user joined it as (`leasefs join`
         stored its credential), or else creating the workspace first if it is missing (a
         coordinator that admits openly)."""
-        credential = credentials.lookup(self.base_url, workspace)
+        credential = _credentials.lookup(self.base_url, workspace)
         if credential is None:
             await self.ensure_workspace(workspace)
         return await self.register(workspace, name, host=host, tool=tool, credential=credential)

@@ -5,7 +5,6 @@ record of running mounts (`_registry`), starting detached processes (`_detach`) 
 hand-off checks named in ``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
 """
 
-from . import _credentials as credentials
 from ._checks import configured_checks as configured_checks
 from ._checks import run_checks as run_checks
 from ._detach import StartFailed as StartFailed
@@ -26,7 +25,6 @@ __all__ = [
     "SettingsError",
     "StartFailed",
     "configured_checks",
-    "credentials",
     "default_agent_name",
     "default_data_dir",
     "default_workspace",

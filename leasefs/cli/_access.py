@@ -16,7 +16,7 @@ import trio
 import typer
 
 from .._client import Client, LeasefsError, acting_client, resolve_identity
-from .._config import SettingsError, credentials, default_agent_name
+from .._config import SettingsError, _credentials, default_agent_name
 from ..wire import MemberInfo
 
 CoordinatorOption = Annotated[
@@ -102,7 +102,7 @@ def join(
     else:
         raise typer.BadParameter("give the invitation `leasefs invite` printed")
 
-    async def main() -> credentials.StoredCredential:
+    async def main() -> _credentials.StoredCredential:
         async with Client(url) as client:
             if admin_secret is not None:
                 assert workspace is not None
@@ -114,19 +114,19 @@ def join(
                         f"{url} admits every agent openly: there is nothing to join, "
                         f"`leasefs mount --coordinator {url} --workspace {workspace}` is enough"
                     )
-                return credentials.StoredCredential(
+                return _credentials.StoredCredential(
                     coordinator=url, workspace=workspace, member=member, role="owner",
                     credential=made.credential,
                 )  # fmt: skip
             joined = await client.redeem(secret, member)
-            return credentials.StoredCredential(
+            return _credentials.StoredCredential(
                 coordinator=url, workspace=joined.workspace, member=joined.member,
                 role=joined.role, credential=joined.credential,
             )  # fmt: skip
 
     try:
         entry = trio.run(main)
-        path = credentials.save(entry)
+        path = _credentials.save(entry)
     except (LeasefsError, SettingsError, OSError) as exc:
         raise _fail(exc) from exc
     typer.echo(f"joined {entry.workspace} as {entry.member} ({entry.role}) on {entry.coordinator}")
