@@ -1,8 +1,9 @@
 """Layer 1: configuration and local state, with no I/O beyond local files and processes.
 
 Settings declared as data with their sources (`_settings`), default names (`_identity`), the
-record of running mounts (`_registry`), starting detached processes (`_detach`) and the
-hand-off checks named in ``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
+record of running mounts (`_registry`), member credentials from `leasefs join`
+(`_credentials`), starting detached processes (`_detach`) and the hand-off checks named in
+``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
 """
 
 from ._checks import configured_checks as configured_checks
