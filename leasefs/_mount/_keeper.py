@@ -371,7 +371,7 @@ class LeaseKeeper:
             writing: Set[str] = frozenset()
             looked_for = 0.0
             if quiet := self.leases.quiet(trio.current_time()):
-                allowed = self.leases.next_look(quiet, last_look)
+                allowed = self.leases.next_look(quiet, last_look, trio.current_time())
                 if trio.current_time() < allowed:
                     self._wake_releaser = trio.Event()  # a recall may shorten the gap
                     with trio.move_on_at(allowed):

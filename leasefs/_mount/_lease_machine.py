@@ -18,11 +18,13 @@ without handles). *Open for writing* is a set of paths the keeper finds out when
 - **Idle grace**: a lease goes back once its path saw no change for the grace and nothing
   holds it open for writing.
 - **Recall**: another agent waits; the lease goes back once the path was quiet for the short
-  `recall_quiet_s` and nothing holds it open for writing. A recall that arrives before its grant is recorded is kept until the grant is.
+  `recall_quiet_s` and nothing holds it open for writing. A recall that arrives before its
+  grant is recorded is kept until the grant is.
 - **Open writers** are looked at again every `writer_poll_s` while they keep a recalled
-  lease (their close may go unseen), every `idle_poll_s` while they keep an idle one; and
-  looked for at most every `idle_look_gap_s` for idle leases (`next_look`), so a burst of
-  leases going quiet one after another is looked at, and given back, together.
+  lease (their close may go unseen), every `idle_poll_s` while they keep an idle one; and,
+  while more leases are about to go quiet, looked for at most every `idle_look_gap_s` for
+  idle ones (`next_look`), so a burst of leases going quiet one after another is looked at,
+  and given back, together (a lone quiet lease is looked at at once).
 - **Folder leases**: a new folder's whole subtree, granted with its mkdir when nobody holds
   anything under it. A change under it needs no round trip: the file's lease is *adopted*
   (taken here, with the folder's fencing token), and follows the rules above, except that
@@ -314,12 +316,23 @@ class MountLeases:
         folder = self._held.get(lease.folder) if lease.folder is not None else None
         return folder is not None and folder.phase is Phase.RELEASING
 
-    def next_look(self, quiet: Sequence[str], last_look: float) -> float:
+    def next_look(self, quiet: Sequence[str], last_look: float, now: float) -> float:
         """When open writers may be looked for again, the last look being at `last_look`:
-        soon for a recalled lease (someone waits), after a gap for idle ones (gathered)."""
+        soon for a recalled lease (someone waits); for idle ones after a gap while more
+        leases are about to go quiet (a burst: gathered into one look), else now (a lone
+        lease waits for nothing)."""
         recalled = any((held := self._held.get(p)) is not None and held.recalled for p in quiet)
-        gap = self.timing.writer_poll_s if recalled else self.timing.idle_look_gap_s
-        return last_look + gap
+        if recalled:
+            return last_look + self.timing.writer_poll_s
+        gap = self.timing.idle_look_gap_s
+        waiting = set(quiet)
+        burst = any(
+            lease.phase is Phase.HELD
+            and lease.path not in waiting
+            and self._quiet_until(lease) <= now + gap
+            for lease in self._held.values()
+        )
+        return last_look + gap if burst else min(now, last_look + gap)
 
     def due(self, now: float, writing: Set[str]) -> list[str]:
         """Leases to give back now: quiet for long enough, and not open for writing; a folder

@@ -10,24 +10,19 @@ liveness property: nobody waits for a path that is free with nobody ahead of the
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import trio
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
-from coordinator._blobs import BlobFiles
 from coordinator._errors import ConflictError
-from coordinator._limits import Limits
-from coordinator._service import Coordinator
-from coordinator.store import AgentRow, SqliteStore
 from leasefs.wire import (
-    AgentRegistration,
     LeaseRef,
     LeaseRequest,
     NarrowRequest,
@@ -38,9 +33,9 @@ from leasefs.wire import (
     overlaps,
 )
 from tests.coordinator.test_lease_properties import (
-    _BEYOND_ANY_RUN_S,
     _COMMON,
     AGENTS,
+    InProcessCoordinator,
     Slot,
     _finished,
     _wait_in_line,
@@ -149,71 +144,26 @@ class FolderModel:
         return stuck
 
 
-class FolderServiceMachine(RuleBasedStateMachine):
-    nursery: ClassVar[trio.Nursery]
-    data_root: ClassVar[Path]
-    _runs: ClassVar[Iterator[int]] = itertools.count()
-    TTL = 30.0
+class FolderServiceMachine(InProcessCoordinator):
+    """`Coordinator` with folder leases in the requests, against `FolderModel`."""
+
+    WORKSPACE = "folders"
 
     def __init__(self) -> None:
         super().__init__()
-        self.now = 1_000_000.0
-        data = self.data_root / f"run-{next(self._runs)}"
-        self.store = SqliteStore(data / "db.sqlite3")
-        self.c: Coordinator = trio.from_thread.run_sync(
-            lambda: Coordinator(
-                self.store,
-                BlobFiles(data / "blobs"),
-                limits=Limits(break_timeout_s=_BEYOND_ANY_RUN_S),
-                clock=lambda: self.now,
-            )
-        )
         self.model = FolderModel()
-        self.slots: dict[Pending, Slot] = {}
-        self.agents: list[AgentRow] = on_trio(self._join)
-        on_trio(self._blob)
+        self.digest = on_trio(self._empty_blob)
 
-    async def _join(self) -> list[AgentRow]:
-        await self.c.create_workspace("folders")
-        rows = []
-        for i in AGENTS:
-            registered = await self.c.register(AgentRegistration(workspace="folders", name=f"a{i}"))
-            rows.append(await self.c.authenticate(registered.token))
-        return rows
-
-    async def _blob(self) -> None:
-        async def chunks():  # type: ignore[no-untyped-def]
+    async def _empty_blob(self) -> str:
+        async def chunks() -> AsyncIterator[bytes]:
             yield b""
 
-        digest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        digest = hashlib.sha256(b"").hexdigest()
         await self.c.snapshots.put_blob(self.agents[0], digest, chunks())
-        self.digest = digest
-
-    def teardown(self) -> None:
-        async def stop() -> None:
-            for slot in self.slots.values():
-                slot.scope.cancel()
-            with trio.fail_after(2):
-                for slot in self.slots.values():
-                    await slot.finished.wait()
-
-        try:
-            on_trio(stop)
-        finally:
-            self.store.close()
-
-    def _id(self, agent: int) -> int:
-        return self.agents[agent].id
+        return digest
 
     async def _settle(self, served: list[Pending]) -> None:
-        with trio.fail_after(2):
-            for pending in served:
-                slot = self.slots.pop(pending)
-                await slot.finished.wait()
-                assert slot.error is None, f"waiter {pending} failed: {slot.error!r}"
-                assert slot.grant is not None
-                tokens = {lease.path: lease.token for lease in slot.grant.leases}
-                assert tokens == pending.granted, f"waiter {pending} got {tokens}"
+        await self._tasks_got_their_grants(served)
 
     @initialize(line=st.booleans())
     def maybe_a_line_under_a_free_folder(self, line: bool) -> None:

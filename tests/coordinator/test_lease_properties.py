@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -380,19 +380,16 @@ async def _finished(slot: Slot) -> bool:
 _BEYOND_ANY_RUN_S = 1e9
 
 
-class ServiceMachine(RuleBasedStateMachine):
-    """`Coordinator` itself, with an ideal reaper: the clock moves only in `tick`, which
-    expires at once. Waiting acquires are real tasks (wait_s far beyond the test).
-
-    The recall's break timeout (a recalled lease kept too long is no longer renewed) is not
-    in the model: it has its own tests (`test_break_timeout.py`), and is set beyond reach
-    here. (At its default of 30 s, three ticks of 10 s after a recall made a renewal drop a
-    lease the model still counts as held.)"""
+class InProcessCoordinator(RuleBasedStateMachine):
+    """A `Coordinator` in process for a machine's run: a real SQLite store of its own, a fake
+    wall clock (``now``), three agents in workspace ``WORKSPACE``, and the waiting acquires
+    it started (``slots``, cancelled at the end). Rules and model are the subclass's."""
 
     nursery: ClassVar[trio.Nursery]
     data_root: ClassVar[Path]
     _runs: ClassVar[Iterator[int]] = itertools.count()
     TTL = 30.0
+    WORKSPACE = "props"
 
     def __init__(self) -> None:
         super().__init__()
@@ -407,15 +404,15 @@ class ServiceMachine(RuleBasedStateMachine):
                 clock=lambda: self.now,
             )
         )
-        self.model = LeaseModel()
-        self.slots: dict[Pending, Slot] = {}
+        self.slots: dict[Any, Slot] = {}  # the model's pending request -> its task
         self.agents = on_trio(self._join)
 
     async def _join(self) -> list[AgentRow]:
-        await self.c.create_workspace("props")
+        await self.c.create_workspace(self.WORKSPACE)
         rows = []
         for i in AGENTS:
-            registered = await self.c.register(AgentRegistration(workspace="props", name=f"a{i}"))
+            registration = AgentRegistration(workspace=self.WORKSPACE, name=f"a{i}")
+            registered = await self.c.register(registration)
             rows.append(await self.c.authenticate(registered.token))
         return rows
 
@@ -435,6 +432,32 @@ class ServiceMachine(RuleBasedStateMachine):
     def _id(self, agent: int) -> int:
         return self.agents[agent].id
 
+    async def _tasks_got_their_grants(self, served: Sequence[Any]) -> None:
+        """The waiting tasks of ``served`` (pending requests with ``granted``, path ->
+        token) returned exactly those grants, at once."""
+        with trio.fail_after(2):
+            for pending in served:
+                slot = self.slots.pop(pending)
+                await slot.finished.wait()
+                assert slot.error is None, f"waiter {pending} failed: {slot.error!r}"
+                assert slot.grant is not None
+                tokens = {lease.path: lease.token for lease in slot.grant.leases}
+                assert tokens == pending.granted, f"waiter {pending} got {tokens}"
+
+
+class ServiceMachine(InProcessCoordinator):
+    """`Coordinator` itself, with an ideal reaper: the clock moves only in `tick`, which
+    expires at once. Waiting acquires are real tasks (wait_s far beyond the test).
+
+    The recall's break timeout (a recalled lease kept too long is no longer renewed) is not
+    in the model: it has its own tests (`test_break_timeout.py`), and is set beyond reach
+    here. (At its default of 30 s, three ticks of 10 s after a recall made a renewal drop a
+    lease the model still counts as held.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = LeaseModel()
+
     async def _settle(self, served: list[Pending]) -> None:
         """Check the waiters the model says were served hold their leases, then that their
         tasks returned those grants. The server grants inside the call that freed the paths,
@@ -448,14 +471,7 @@ class ServiceMachine(RuleBasedStateMachine):
                 assert got == (self._id(pending.agent), token), (
                     f"the model serves {pending}; the server has {path} held by {got}"
                 )
-        with trio.fail_after(2):
-            for pending in served:
-                slot = self.slots.pop(pending)
-                await slot.finished.wait()
-                assert slot.error is None, f"waiter {pending} failed: {slot.error!r}"
-                assert slot.grant is not None
-                tokens = {lease.path: lease.token for lease in slot.grant.leases}
-                assert tokens == pending.granted, f"waiter {pending} got {tokens}"
+        await self._tasks_got_their_grants(served)
 
     @rule(agent=st.sampled_from(AGENTS), paths=few_path_sets, ttl=st.sampled_from([1.0, 5.0, 30.0]))
     def acquire(self, agent: int, paths: tuple[str, ...], ttl: float) -> None:

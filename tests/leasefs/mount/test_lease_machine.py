@@ -336,19 +336,36 @@ async def test_a_reacquire_under_the_same_grant_only_moves_the_expiry(
     assert leases.get("a.txt") is first and first.expires_at == 99.0
 
 
-async def test_open_writers_are_looked_for_soon_for_a_recall_and_after_a_gap_for_idle_leases(
+async def test_open_writers_are_looked_for_soon_for_a_recall_and_after_a_gap_in_a_burst(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Looking reads all of /proc: a burst of leases going quiet one after another is looked
-    at together, but someone waiting is not kept waiting for the gap."""
+    at together, but someone waiting is not kept waiting for the gap, nor is a lone lease."""
     leases = MountLeases(TIMING)
     grant(leases, "a.txt", 1)
     grant(leases, "b.txt", 2)
-    await trio.sleep(GRACE)
-    last_look = now()
+    await trio.sleep(GRACE / 2)
+    grant(leases, "c.txt", 3)  # goes quiet within the gap after a and b: a burst
+    await trio.sleep(GRACE / 2)
+    last_look = now() - 0.1
     quiet = leases.quiet(now())
     assert quiet == ["a.txt", "b.txt"]
-    assert leases.next_look(quiet, last_look) == last_look + TIMING.idle_look_gap_s
+    assert leases.next_look(quiet, last_look, now()) == now()  # c is not about to go quiet
+    await trio.sleep(GRACE / 2 - TIMING.idle_look_gap_s / 2)
+    last_look = now() - 0.1
+    assert leases.next_look(quiet, last_look, now()) == last_look + TIMING.idle_look_gap_s
     leases.recalled("b.txt", 2, now())
-    assert leases.next_look(quiet, last_look) == last_look + TIMING.writer_poll_s
-    assert leases.next_look(quiet, -math.inf) == -math.inf  # never looked: look now
+    assert leases.next_look(quiet, last_look, now()) == last_look + TIMING.writer_poll_s
+    assert leases.next_look(quiet, -math.inf, now()) == -math.inf  # never looked: look now
+
+
+async def test_a_lone_quiet_lease_is_looked_at_without_waiting_for_the_gap(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One file written now and then (nothing else about to go quiet): its lease goes back
+    as soon as it is quiet, however recently the last look was."""
+    leases = MountLeases(TIMING)
+    grant(leases, "a.txt", 1)
+    await trio.sleep(GRACE)
+    just_looked = now() - 0.01
+    assert leases.next_look(leases.quiet(now()), just_looked, now()) == now()
