@@ -14,6 +14,7 @@ from leasefs.wire import (
     any_overlap,
 )
 
+from ._admission import require_role
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
@@ -57,6 +58,8 @@ def context_model(tx: Tx, row: ContextRow | None) -> ContextDoc:
 
 class Knowledge(StoreComponent):
     async def remember(self, agent: AgentRow, request: MemoryCreate) -> Memory:
+        require_role(agent, "member", "remembering")
+
         def remember(tx: Tx) -> Memory:
             now = self._clock()
             expires = now + request.ttl_days * 86400 if request.ttl_days else None
@@ -76,6 +79,8 @@ class Knowledge(StoreComponent):
         return await self._store.run(remember)
 
     async def forget(self, agent: AgentRow, memory_id: int) -> None:
+        require_role(agent, "member", "forgetting a memory")
+
         def forget(tx: Tx) -> None:
             if tx.memory_by_id(agent.workspace_id, memory_id) is None:
                 raise NotFoundError(
@@ -106,6 +111,8 @@ class Knowledge(StoreComponent):
         )
 
     async def update_context(self, agent: AgentRow, update: ContextUpdate) -> ContextDoc:
+        require_role(agent, "member", "changing the context document")
+
         def put(tx: Tx) -> ContextDoc:
             current = tx.context_doc(agent.workspace_id)
             version = current.version if current else 0

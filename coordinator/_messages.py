@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from leasefs.wire import Ask, ErrorCode, EventType, Message, Reply, Thread
 
+from ._admission import require_role
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
@@ -59,6 +60,8 @@ class Messages(StoreComponent):
         return "agent", agent_id
 
     async def ask(self, agent: AgentRow, ask: Ask) -> Thread:
+        require_role(agent, "member", "sending a message")
+
         def ask_tx(tx: Tx) -> Thread:
             kind, target = self._recipient(tx, agent, ask.to)
             now = self._clock()
@@ -76,6 +79,8 @@ class Messages(StoreComponent):
         return thread
 
     async def reply(self, agent: AgentRow, thread_id: int, reply: Reply) -> Thread:
+        require_role(agent, "member", "replying")
+
         def reply_tx(tx: Tx) -> Thread:
             thread = self._find(tx, agent, thread_id)
             if thread.closed:

@@ -17,6 +17,7 @@ from leasefs.wire import (
     any_overlap,
 )
 
+from ._admission import require_role
 from ._component import StoreComponent
 from ._errors import ConflictError, NotFoundError
 from ._records import agent_info, record
@@ -39,6 +40,8 @@ def works_model(tx: Tx, rows: list[WorkRow]) -> list[Work]:
 
 class WorkSessions(StoreComponent):
     async def start(self, agent: AgentRow, request: WorkStart) -> WorkStarted:
+        require_role(agent, "member", "starting work")
+
         def start(tx: Tx) -> WorkStarted:
             now = self._clock()
             row = tx.insert_work(
@@ -124,12 +127,14 @@ class WorkSessions(StoreComponent):
         return work
 
     async def finish(self, agent: AgentRow, work_id: int, handoff: Handoff) -> Work:
+        require_role(agent, "member", "finishing work")
         return await self._change(
             agent, work_id, {"active"},
             lambda row, now: replace(row, status="finished", handoff=handoff.model_dump(), updated_at=now),
         )  # fmt: skip
 
     async def park(self, agent: AgentRow, work_id: int, park: WorkPark) -> Work:
+        require_role(agent, "member", "parking work")
         return await self._change(
             agent, work_id, {"active"},
             lambda row, now: replace(row, status="parked", progress=park.progress, notes=park.notes, updated_at=now),
@@ -137,6 +142,7 @@ class WorkSessions(StoreComponent):
 
     async def resume(self, agent: AgentRow, work_id: int) -> Work:
         """Any agent may take over parked work: it becomes the owner."""
+        require_role(agent, "member", "resuming work")
         return await self._change(
             agent, work_id, {"parked"},
             lambda row, now: replace(row, status="active", owner_id=agent.id, updated_at=now),
@@ -144,6 +150,7 @@ class WorkSessions(StoreComponent):
         )  # fmt: skip
 
     async def cancel(self, agent: AgentRow, work_id: int) -> Work:
+        require_role(agent, "member", "cancelling work")
         return await self._change(
             agent, work_id, {"active", "parked"},
             lambda row, now: replace(row, status="cancelled", updated_at=now), or_admin=True,

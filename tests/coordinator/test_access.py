@@ -16,6 +16,7 @@ import trio
 
 from leasefs import Client, Forbidden, LeasefsError, Unauthorized
 from leasefs._client import CoordinatorUnavailable, NotFound
+from leasefs.wire import MemoryCreate
 from tests.helpers import CoordinatorProcess, run
 
 
@@ -169,11 +170,19 @@ async def test_roles_bound_what_an_agent_may_do(
         await admin.invite("owner")
     await admin.add_zone("secrets/**", "block", "keys")
     await admin.invite("admin")
-    # A viewer reads but changes nothing.
-    with pytest.raises(Forbidden) as refused:
-        await viewer.acquire(["src/app.py"])
-    assert "needs the member role" in str(refused.value)
+    # A viewer reads but changes nothing: no lease, no memory, no context, no message, no work.
+    for change in (
+        lambda: viewer.acquire(["src/app.py"]),
+        lambda: viewer.remember(MemoryCreate(text="a viewer's memory")),
+        lambda: viewer.update_context("a viewer's context", 0),
+        lambda: viewer.ask("team", "hello", "may I?"),
+        lambda: viewer.start_work("sneaky", ["src/app.py"]),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            await change()
+        assert "needs the member role" in str(refused.value)
     assert await viewer.holders(["src/app.py"])
+    assert (await viewer.context()).text == ""
     await member.acquire(["src/app.py"])
 
 
