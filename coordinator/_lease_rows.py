@@ -30,12 +30,17 @@ def covering_lease(rows: Sequence[LeaseRow], path: str, now: float) -> LeaseRow 
     return max(live, key=lambda row: (row.path == path, len(row.path)), default=None)
 
 
+def is_held(row: LeaseRow | None, agent_id: int, token: int, now: float) -> bool:
+    """``row`` is a live lease of ``agent_id`` under fencing ``token``."""
+    return (
+        row is not None and row.agent_id == agent_id and row.token == token and row.expires_at > now
+    )
+
+
 def held_by(
     tx: Tx, workspace_id: int, agent_id: int, path: str, token: int, now: float
 ) -> LeaseRow | None:
     """The live lease under which ``agent_id`` may change ``path`` with fencing ``token``:
     the path's own, or a folder's above it (whose files carry the folder's token)."""
     lease = covering_lease(leases_over(tx, workspace_id, [path]), path, now)
-    if lease is None or lease.agent_id != agent_id or lease.token != token:
-        return None
-    return lease
+    return lease if is_held(lease, agent_id, token, now) else None

@@ -13,7 +13,7 @@ or waits for anything under it, nothing was ever recorded under it), never waite
 it the holder's mount takes the files' leases itself, with the folder's fencing token, and
 when someone else wants one of them the holder *narrows* the folder into leases on exactly
 the files it still holds (`coordinator._leasing`). Two lease keys conflict when one covers
-the other (`overlaps`).
+the other (`leasefs.wire.overlaps`).
 
 This is the one module holding the server's lease rules, and the one its hypothesis tests
 check against a model. The services only apply them: `_grants` inside a store transaction,
@@ -29,11 +29,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from leasefs.wire import covers, folders_above, is_folder, overlaps
-
 from .store import LeaseRow
-
-__all__ = ["covers", "folders_above", "is_folder", "overlaps"]
 
 
 @dataclass(frozen=True)

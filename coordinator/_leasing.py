@@ -36,7 +36,7 @@ from leasefs.wire import (
 from ._admission import require_role
 from ._errors import ConflictError, CoordinatorError, Unauthenticated, Unprocessable
 from ._grants import Blocked, find_blockers, lease_held, try_grant
-from ._lease_rows import covering_lease, leases_over
+from ._lease_rows import covering_lease, is_held, leases_over
 from ._leases import GrantRequest, Waiter, WaitQueue
 from ._limits import Limits
 from ._reaper import Reaper
@@ -323,20 +323,9 @@ class Leasing:
                     code=ErrorCode.INVALID_REQUEST,
                     details={"path": ref.path},
                 )
-            if folder is None and all(
-                (row := rows.get(p)) is not None
-                and row.agent_id == agent.id
-                and row.token == ref.token
-                and row.expires_at > now
-                for p in keep
-            ):
+            if folder is None and all(is_held(rows.get(p), agent.id, ref.token, now) for p in keep):
                 return leases_of(tx, [rows[p] for p in keep])  # narrowed already: a retry
-            if (
-                folder is None
-                or folder.agent_id != agent.id
-                or folder.token != ref.token
-                or folder.expires_at <= now
-            ):
+            if folder is None or not is_held(folder, agent.id, ref.token, now):
                 raise ConflictError(
                     f"you do not hold the folder lease {ref.path} with fencing token "
                     f"{ref.token}: it expired or passed to another agent; nothing was kept",

@@ -25,7 +25,7 @@ from ._protocol import (
     VersionRow,
     WorkspaceRow,
 )
-from ._sqlite_access import SqliteAccessQueries
+from ._sqlite_access import AGENT_COLUMNS, SqliteAccessQueries
 from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from ._sqlite_journal import SqliteJournalQueries
 from ._sqlite_team import SqliteTeamQueries
@@ -34,7 +34,6 @@ T = TypeVar("T")
 
 _LEASE_COLUMNS = "workspace_id, path, agent_id, token, acquired_at, expires_at, ttl_s, work"
 _VERSION_COLUMNS = "id, workspace_id, path, branch, hash, deleted, base_hash, size, mode, token, agent_id, created_at"
-_AGENT_COLUMNS = "id, workspace_id, name, host, tool, joined_at, left_at, role, member_id"
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -106,7 +105,7 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
         )
 
     def agent_by_token_hash(self, token_hash: str) -> AgentRow | None:
-        row = self._one(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE token_hash = ?", (token_hash,))
+        row = self._one(f"SELECT {AGENT_COLUMNS} FROM agents WHERE token_hash = ?", (token_hash,))
         return AgentRow(*row) if row else None
 
     def agents_by_ids(self, agent_ids: Iterable[int]) -> dict[int, AgentRow]:
@@ -114,7 +113,7 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self._all(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE id IN ({marks})", ids)
+        rows = self._all(f"SELECT {AGENT_COLUMNS} FROM agents WHERE id IN ({marks})", ids)
         return {row[0]: AgentRow(*row) for row in rows}
 
     def mark_agent_left(self, agent_id: int, now: float) -> None:

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._protocol import AgentRow, InvitationRow, MemberRow
 
 _MEMBER = "id, workspace_id, name, role, invited_by, created_at, revoked_at"
 _INVITATION = "id, workspace_id, role, created_by, created_at, expires_at, uses_left, revoked_at"
-_AGENT = "id, workspace_id, name, host, tool, joined_at, left_at, role, member_id"
+AGENT_COLUMNS = "id, workspace_id, name, host, tool, joined_at, left_at, role, member_id"
+"""The agents' columns in `AgentRow`'s order (`SqliteTx` reads agents with them too)."""
 
 
 class SqliteAccessQueries:
     _conn: sqlite3.Connection
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(sql, params).fetchone()
+    if TYPE_CHECKING:  # `SqliteTx`'s own, which this is mixed into
 
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return self._conn.execute(sql, params).fetchall()
+        def _one(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+        def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
     def insert_member(
         self,
@@ -62,12 +62,13 @@ class SqliteAccessQueries:
         self._conn.execute("UPDATE members SET revoked_at = ? WHERE id = ?", (now, member_id))
 
     def agents_of_member(self, member_id: int) -> list[AgentRow]:
-        rows = self._all(f"SELECT {_AGENT} FROM agents WHERE member_id = ?", (member_id,))
+        rows = self._all(f"SELECT {AGENT_COLUMNS} FROM agents WHERE member_id = ?", (member_id,))
         return [AgentRow(*row) for row in rows]
 
     def agents_of_workspace(self, workspace_id: int) -> list[AgentRow]:
         rows = self._all(
-            f"SELECT {_AGENT} FROM agents WHERE workspace_id = ? ORDER BY id", (workspace_id,)
+            f"SELECT {AGENT_COLUMNS} FROM agents WHERE workspace_id = ? ORDER BY id",
+            (workspace_id,),
         )
         return [AgentRow(*row) for row in rows]
 
