@@ -4,6 +4,8 @@ bound what agents may do, and revoking a member retires its agents at once."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import stat
 import sys
@@ -16,7 +18,7 @@ import trio
 
 from leasefs import Client, Forbidden, LeasefsError, Unauthorized
 from leasefs._client import CoordinatorUnavailable, NotFound
-from leasefs.wire import MemoryCreate
+from leasefs.wire import MemoryCreate, VersionCreate
 from tests.helpers import CoordinatorProcess, run
 
 
@@ -303,3 +305,134 @@ async def test_an_admin_may_cancel_another_agents_work_and_a_member_may_not(
         await member.cancel_work(other.work.id)
     cancelled = await admin.cancel_work(started.work.id)
     assert cancelled.status == "cancelled"
+
+
+async def _readable_state(client: Client, path: str) -> str:
+    """Everything an insider can read of a workspace, as one text to compare."""
+    parts: list[object] = [
+        await client.recall(),
+        await client.context(),
+        await client.list_work(("active", "parked", "finished", "cancelled")),
+        await client.zones(),
+        await client.holders([path]),
+        await client.history(path),
+        await client.inbox(),
+        await client.members(),
+        await client.events_head(),
+    ]
+    return repr(parts)
+
+
+async def test_an_outsider_with_another_workspaces_token_reads_and_changes_nothing(
+    closed: CoordinatorProcess, team: tuple[str, str, list[Client]]
+) -> None:
+    """The owner of workspace B aims every operation of the OpenAPI document at workspace A's
+    objects (its name, member, work, memory, thread and zone ids, its blob, its lease's fencing
+    token and path): no 5xx, no byte of A in any answer, nothing of A changed, and the calls
+    that name a workspace answer exactly as for one that does not exist."""
+    from coordinator._app import create_app
+
+    workspace, owner_credential, clients = team
+    marker = f"A-PRIVATE-{workspace}"
+    path = "src/private.py"
+    olga = await agent(closed, clients, workspace, owner_credential, "olga-mount")
+    async with Client(closed.url) as newcomer:
+        joined = await newcomer.redeem((await olga.invite("member")).secret, "ann")
+    ann = await agent(closed, clients, workspace, joined.credential, "ann-mount")
+    [lease] = (await ann.acquire([path])).leases
+    content = f"print({marker!r})\n".encode()
+    blob = await ann.upload_blob(content)
+    await ann.create_version(VersionCreate(path=path, hash=blob.hash, token=lease.token))
+    memory = await olga.remember(MemoryCreate(text=f"{marker} memory", paths=[path]))
+    await olga.update_context(f"{marker} context", 0)
+    thread = await olga.ask("agent:ann-mount", f"{marker} topic", f"{marker} question")
+    work = (await ann.start_work(f"{marker} work", [path])).work
+    zone = await olga.add_zone("secrets/**", "block", f"{marker} zone")
+    member_id = next(m.id for m in await olga.members() if m.name == "ann")
+    pending = await olga.invite("admin")
+    before = await _readable_state(olga, path)
+
+    async with Client(closed.url) as creator:
+        other = f"{workspace}-outsider"
+        made = await creator.create_workspace(other, admin_secret=admin_secret(closed), owner="mo")
+    assert made.credential is not None
+    mallory = await agent(closed, clients, other, made.credential, "mallory")
+    assert mallory.token is not None
+    ref = {"path": path, "token": lease.token}
+    ids = {"{name}": workspace, "{member_id}": str(member_id), "{work_id}": str(work.id),
+           "{memory_id}": str(memory.id), "{thread_id}": str(thread.id),
+           "{zone_id}": str(zone.id), "{digest}": blob.hash}  # fmt: skip
+    encoded = base64.b64encode(content).decode()
+    version = {"path": path, "hash": blob.hash, "token": lease.token}
+    bodies: dict[str, object] = {
+        "POST /v1/workspaces": {"name": workspace, "owner": "mallory"},
+        "POST /v1/agents": {"workspace": workspace, "name": "mallory", "credential": made.credential},
+        "POST /v1/invitations": {"role": "admin"},
+        "POST /v1/invitations/redeem": {"secret": "lfi_" + "0" * 40, "name": "mallory"},
+        "POST /v1/leases/acquire": {"paths": [path], "ttl_s": 5},
+        "POST /v1/leases/renew": {"ttl_s": 60},
+        "POST /v1/leases/release": {"leases": [ref]},
+        "POST /v1/leases/narrow": {"folder": {"path": "src/", "token": lease.token}, "keep": [path]},
+        "POST /v1/versions": {**version, "path": path},
+        "POST /v1/versions/batch": {"versions": [version], "contents": {blob.hash: encoded}},
+        "POST /v1/conflicts": {"path": path, "version_id": 1, "local_hash": None, "copy_path": None},
+        "POST /v1/work": {"title": "mallory's", "paths": [path]},
+        "POST /v1/work/{work_id}/finish": {"summary": "taken over"},
+        "POST /v1/work/{work_id}/park": {"progress": "taken over"},
+        "POST /v1/memories": {"text": "mallory's", "paths": [path]},
+        "PUT /v1/context": {"text": "mallory's", "expected_version": 1},
+        "POST /v1/threads": {"to": "agent:ann-mount", "topic": "hi", "question": "let me in"},
+        "POST /v1/threads/{thread_id}/replies": {"body": "mallory's", "close": True},
+        "POST /v1/zones": {"glob": "**", "level": "block", "reason": "mallory's"},
+        "POST /v1/zones/allowances": {"path": "secrets/x", "agent": "mallory"},
+    }  # fmt: skip
+    queries = {"path": path, "agent_id": str(ann.agent.id if ann.agent else 1)}
+    document = create_app(None).openapi()  # type: ignore[arg-type]
+    with_body = {f"{m.upper()} {p}" for p, ops in document["paths"].items()
+                 for m, op in ops.items() if "requestBody" in op}  # fmt: skip
+    assert with_body <= set(bodies), f"give these a body aimed at A: {with_body - set(bodies)}"
+    secrets = (marker, content.decode(), pending.secret, joined.credential, owner_credential)
+    checked = 0
+    async with httpx.AsyncClient(base_url=closed.url, timeout=10) as raw:
+        for route, operations in document["paths"].items():
+            for method, operation in operations.items():
+                label = f"{method.upper()} {route}"
+                if label in ("GET /v1/events", "DELETE /v1/agents/me"):
+                    continue  # an endless stream of B's own; retires mallory's own token
+                url = route
+                for param, value in ids.items():
+                    url = url.replace(param, value)
+                params = {p["name"]: queries[p["name"]] for p in operation.get("parameters", [])
+                          if p["in"] == "query" and p["name"] in queries}  # fmt: skip
+                response = await raw.request(
+                    method, url, params=params, json=bodies.get(label),
+                    headers={"authorization": f"Bearer {mallory.token}"},
+                )  # fmt: skip
+                assert response.status_code < 500, (label, response.text)
+                for secret in secrets:
+                    assert secret not in response.text, (label, response.text)
+                if response.status_code == 200 and method == "get" and "{" in route:
+                    pytest.fail(f"{label} answered 200 for A's object: {response.text}")
+                checked += 1
+        # Whatever names a workspace answers for A exactly as for one that does not exist.
+        for label, aimed in (
+            ("GET /v1/workspaces/{name}", None),
+            ("POST /v1/workspaces", bodies["POST /v1/workspaces"]),
+            ("POST /v1/agents", bodies["POST /v1/agents"]),
+        ):
+            answers = set()
+            for name in (workspace, f"{workspace}-ghost"):
+                method, route = label.split(" ", 1)
+                body = json.loads(json.dumps(aimed).replace(workspace, name)) if aimed else None
+                for auth in ({}, {"authorization": f"Bearer {mallory.token}"}):
+                    response = await raw.request(
+                        method, route.replace("{name}", name), json=body, headers=auth
+                    )
+                    text = response.text.replace(name, "NAME")
+                    answers.add((auth != {}, response.status_code, text))
+            assert len(answers) == 2, (label, answers)  # one per auth, the same for both names
+    assert checked > 40
+    assert await _readable_state(olga, path) == before
+    assert await ann.latest_version(path) is not None
+    async with Client(closed.url) as late:  # the pending invitation was not used up
+        assert (await late.redeem(pending.secret, "late")).role == "admin"
