@@ -8,13 +8,12 @@ one) and the repository's workspace, and register an agent for themselves.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._config import _registry, default_agent_name, default_workspace, resolve
+from .._config import _registry, default_agent_name, default_workspace, repository_of, resolve
 from ._client import Client
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
@@ -28,17 +27,6 @@ class Identity:
     token: str | None = None
     repo: Path | None = None
     mount_socket: Path | None = None
-
-
-def _git_toplevel(cwd: Path) -> Path:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return cwd
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else cwd
 
 
 def _mount_containing(path: Path) -> _registry.MountRecord | None:
@@ -59,7 +47,7 @@ def resolve_identity(cwd: Path, coordinator: str | None, agent: str | None) -> I
             coordinator=record.coordinator, workspace=record.workspace, agent=record.agent,
             token=record.token, repo=Path(record.repo), mount_socket=Path(record.socket),
         )  # fmt: skip
-    repo = _git_toplevel(cwd)
+    repo = repository_of(cwd) or cwd
     return Identity(
         coordinator=resolve_coordinator_url(coordinator, repo),
         workspace=resolve("workspace", None, repo) or default_workspace(repo),

@@ -2,7 +2,7 @@
 
 Settings declared as data with their sources (`_settings`), default names (`_identity`), the
 record of running mounts (`_registry`), member credentials from `leasefs join`
-(`_credentials`), starting detached processes (`_detach`) and the hand-off checks named in
+(`_credentials`), settings `leasefs join` writes into a repository (`_repo_settings`), starting detached processes (`_detach`) and the hand-off checks named in
 ``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
 """
 
@@ -13,6 +13,8 @@ from ._detach import log_since as log_since
 from ._detach import start_detached as start_detached
 from ._identity import default_agent_name as default_agent_name
 from ._identity import default_workspace as default_workspace
+from ._identity import repository_of as repository_of
+from ._repo_settings import write_repo_settings as write_repo_settings
 from ._settings import SETTINGS as SETTINGS
 from ._settings import Setting as Setting
 from ._settings import SettingsError as SettingsError
@@ -30,8 +32,10 @@ __all__ = [
     "default_data_dir",
     "default_workspace",
     "log_since",
+    "repository_of",
     "resolve",
     "run_checks",
     "start_detached",
     "user_config_path",
+    "write_repo_settings",
 ]

@@ -31,6 +31,19 @@ def _origin_url(repo: Path) -> str | None:
     return url or None
 
 
+def repository_of(cwd: Path) -> Path | None:
+    """The top of the git working tree ``cwd`` is in, or None outside any."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    top = out.stdout.strip()
+    return Path(top) if out.returncode == 0 and top else None
+
+
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
     return slug[:40] or "repo"

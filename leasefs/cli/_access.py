@@ -16,7 +16,13 @@ import trio
 import typer
 
 from .._client import Client, LeasefsError, acting_client, resolve_identity
-from .._config import SettingsError, _credentials, default_agent_name
+from .._config import (
+    SettingsError,
+    _credentials,
+    default_agent_name,
+    repository_of,
+    write_repo_settings,
+)
 from ..wire import MemberInfo
 
 CoordinatorOption = Annotated[
@@ -89,6 +95,16 @@ def join(
         str | None,
         typer.Option(help="Create --workspace as its owner instead (the coordinator's secret)."),
     ] = None,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            help="The repository whose leasefs.toml records the coordinator and workspace "
+            "(default: the git repository you are in, if any)."
+        ),
+    ] = None,
+    settings: Annotated[
+        bool, typer.Option(help="Record them in the repository's leasefs.toml.")
+    ] = True,
 ) -> None:
     """Join a workspace with an invitation (or create one with the admin secret), storing the
     member credential for this user; mounts and MCP sessions then use it by themselves."""
@@ -124,17 +140,27 @@ def join(
                 role=joined.role, credential=joined.credential,
             )  # fmt: skip
 
+    target = (repo or repository_of(Path.cwd())) if settings else None
+    if target is not None and not target.is_dir():
+        raise typer.BadParameter(f"--repo {target} is not a directory")
     try:
         entry = trio.run(main)
         path = _credentials.save(entry)
+        recorded = {"coordinator": entry.coordinator, "workspace": entry.workspace}
+        replaced = None if target is None else write_repo_settings(target, recorded)
     except (LeasefsError, SettingsError, OSError) as exc:
         raise _fail(exc) from exc
     typer.echo(f"joined {entry.workspace} as {entry.member} ({entry.role}) on {entry.coordinator}")
     typer.echo(f"  the member credential is stored in {path} (mode 0600)")
-    typer.echo(
-        f"  mount with: leasefs mount REPO --coordinator {entry.coordinator} "
-        f"--workspace {entry.workspace}"
-    )
+    if target is None:
+        typer.echo(
+            f"  mount with: leasefs mount REPO --coordinator {entry.coordinator} "
+            f"--workspace {entry.workspace}"
+        )
+        return
+    was = "".join(f"; {name} was {value}" for name, value in (replaced or {}).items())
+    typer.echo(f"  coordinator and workspace are recorded in {target / 'leasefs.toml'}{was}")
+    typer.echo(f"  mount with: leasefs mount {target}")
 
 
 def members(coordinator: CoordinatorOption = None) -> None:

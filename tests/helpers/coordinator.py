@@ -17,15 +17,17 @@ import trio
 
 from leasefs import Client
 
-_READY = re.compile(r"listening on (https?://127\.0\.0\.1:\d+)")
+_READY = re.compile(r"listening on (https?://127\.\d+\.\d+\.\d+:\d+)")
 START_TIMEOUT_S = 30.0
 
 
 class CoordinatorProcess:
-    """One `leasefs serve` subprocess on 127.0.0.1 with its data in ``data_dir``."""
+    """One `leasefs serve` subprocess on a loopback address (127.0.0.1 unless ``host`` says
+    which other one) with its data in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
+        self.host = host
         self.extra_args = extra_args
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -38,7 +40,7 @@ class CoordinatorProcess:
             "leasefs",
             "serve",
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(port),
             "--data",

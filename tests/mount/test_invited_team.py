@@ -9,13 +9,14 @@ import errno
 import os
 import re
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.helpers import CoordinatorProcess, leasefs_cli, wait_for
+from tests.helpers import CoordinatorProcess, leasefs_cli, run, wait_for
 from tests.mount.conftest import MountFactory
 
 
@@ -23,19 +24,24 @@ from tests.mount.conftest import MountFactory
 def closed(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[CoordinatorProcess]:
-    """A coordinator that admits by invitation; over https, as across machines (its test CA
-    trusted through LEASEFS_CA_CERT by every command and mount made next)."""
+    """A coordinator that admits by invitation; over https, as across machines: on an address
+    of its own (127.0.0.2, not the 127.0.0.1 the machines' agents come from), with a
+    certificate for that address only, its test CA trusted through LEASEFS_CA_CERT by every
+    command and mount made next."""
     tls: list[str] = []
+    host = "127.0.0.1"
     if request.param == "https":
+        host = "127.0.0.2"
         authority = trustme.CA()
-        issued = authority.issue_cert("127.0.0.1")
+        issued = authority.issue_cert(host)
         issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
         issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
         authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
         monkeypatch.setenv("LEASEFS_CA_CERT", str(tmp_path / "ca.pem"))
         tls = ["--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")]
-    server = CoordinatorProcess(tmp_path / "closed", "--join", "invite", *tls).start()
-    assert server.url.startswith(request.param + "://")
+    server = CoordinatorProcess(tmp_path / "closed", "--join", "invite", *tls, host=host)
+    server.start()
+    assert server.url.startswith(f"{request.param}://{host}:")
     try:
         yield server
     finally:
@@ -61,6 +67,7 @@ def test_an_invited_team_shares_a_workspace_and_a_revoked_member_stops_writing(
     mount_agent: MountFactory,
     closed: CoordinatorProcess,
     workspace_name: str,
+    origin: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -80,8 +87,19 @@ def test_an_invited_team_shares_a_workspace_and_a_revoked_member_stops_writing(
         mount_agent("eve", coordinator_url=closed.url)
 
     env = as_user(monkeypatch, tmp_path, "bob")
-    joined = leasefs_cli("join", line.group(1), "--name", "bob", env=env).stdout
+    bob_repo = tmp_path / "bob"  # bob's clone, joined from inside it before it is mounted
+    run("git", "clone", "-q", origin, bob_repo)
+    (bob_repo / "leasefs.toml").write_text('# ours\nworkspace = "old"\n\n[checks]\ntest = "true"\n')
+    joined = leasefs_cli("join", line.group(1), "--name", "bob", env=env, cwd=bob_repo).stdout
     assert f"joined {workspace_name} as bob (member)" in joined
+    assert "; workspace was old" in joined and f"leasefs mount {bob_repo}" in joined
+    settings = tomllib.loads((bob_repo / "leasefs.toml").read_text())
+    assert settings == {"coordinator": closed.url, "workspace": workspace_name,
+                        "checks": {"test": "true"}}  # fmt: skip
+    assert (bob_repo / "leasefs.toml").read_text().startswith("# ours\n")
+    # The recorded settings and the stored credential are all a command in the clone needs.
+    listed = leasefs_cli("members", env=env, cwd=bob_repo).stdout
+    assert re.search(r"bob\tmember", listed), listed
     stored = tmp_path / "bob-config" / "leasefs" / "credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     replayed = leasefs_cli("join", line.group(1), "--name", "bob2", env=env, check=False)

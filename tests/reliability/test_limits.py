@@ -151,3 +151,23 @@ async def test_registration_is_limited_per_address(limited: CoordinatorProcess) 
             statuses.append(answer.status_code)
     assert 429 in statuses
     assert set(statuses) <= {201, 429}
+
+
+async def test_redeeming_is_limited_per_address_and_one_address_spares_another(
+    limited: CoordinatorProcess,
+) -> None:
+    """Guessing invitation secrets from one address meets the limit; a machine on another
+    address (here two loopback addresses as two machines) still gets its answer."""
+    forged = {"secret": "lfi_" + "0" * 40, "name": "guesser"}
+
+    def machine(address: str) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        return httpx.AsyncClient(base_url=limited.url + "/v1", timeout=10, transport=transport)
+
+    async with machine("127.0.0.3") as guesser, machine("127.0.0.4") as neighbour:
+        statuses: list[int] = []
+        while len(statuses) < 300 and 429 not in statuses:
+            statuses.append((await guesser.post("/invitations/redeem", json=forged)).status_code)
+        assert 429 in statuses and set(statuses) <= {403, 429}
+        answer = await neighbour.post("/invitations/redeem", json=forged)
+        assert answer.status_code == 403 and answer.json()["error"] == "invalid_invitation"
