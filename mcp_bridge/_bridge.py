@@ -8,6 +8,7 @@ snapshots uploaded by the mount. Elsewhere it registers as an agent of its own.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import anyio
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
@@ -62,7 +63,9 @@ class Bridge:
         if self.identity.mount_socket is not None:
             socket = self.identity.mount_socket
             try:
-                released += await anyio.to_thread.run_sync(release_now, socket)
+                released += await anyio.to_thread.run_sync(
+                    partial(release_now, socket, agent=self.identity.agent)
+                )
             except ControlError as exc:
                 log.warning("the mount did not release: %s", exc)
         mine = [

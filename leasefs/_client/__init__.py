@@ -13,6 +13,8 @@ from ._acting import acting_client as acting_client
 from ._acting import resolve_identity as resolve_identity
 from ._client import Client as Client
 from ._control import ControlError as ControlError
+from ._control import add_run_agent as add_run_agent
+from ._control import end_run as end_run
 from ._control import mount_status as mount_status
 from ._control import release_now as release_now
 from ._control import unmount_now as unmount_now
@@ -56,6 +58,8 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "acting_client",
+    "add_run_agent",
+    "end_run",
     "mount_status",
     "release_now",
     "resolve_coordinator_url",

@@ -13,7 +13,14 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._config import _registry, default_agent_name, default_workspace, repository_of, resolve
+from .._config import (
+    RunEnvironment,
+    _registry,
+    default_agent_name,
+    default_workspace,
+    repository_of,
+    resolve,
+)
 from ._client import Client
 from ._embedded import resolve_coordinator_url
 from ._exceptions import LeasefsError
@@ -43,6 +50,12 @@ def resolve_identity(cwd: Path, coordinator: str | None, agent: str | None) -> I
     """Who this MCP session acts as: the mount around ``cwd``, or a new agent."""
     record = _mount_containing(cwd)
     if record is not None and coordinator in (None, record.coordinator):
+        run = RunEnvironment.current()
+        if run is not None and run.repo == record.repo:  # under `leasefs run`: its agent
+            return Identity(
+                coordinator=record.coordinator, workspace=record.workspace, agent=run.agent,
+                token=run.token, repo=Path(record.repo), mount_socket=Path(record.socket),
+            )  # fmt: skip
         return Identity(
             coordinator=record.coordinator, workspace=record.workspace, agent=record.agent,
             token=record.token, repo=Path(record.repo), mount_socket=Path(record.socket),

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..wire import (
+    AddRunAgent,
     ControlAnswer,
     ControlRefusal,
     ControlRequest,
@@ -20,6 +21,8 @@ from ..wire import (
     MountStatus,
     Released,
     ReleaseNow,
+    RunAgentAdded,
+    RunEnded,
     StatusAnswer,
     StatusRequest,
     UnmountRequest,
@@ -67,9 +70,32 @@ def mount_status(path: Path, timeout: float = 30.0) -> MountStatus:
     return answer.status
 
 
-def release_now(path: Path, paths: list[str] | None = None, timeout: float = 120.0) -> list[str]:
-    """Have the mount give back ``paths`` (all if None) now, with snapshots; the released."""
-    answer = _call(path, ReleaseNow(paths=paths or []), timeout)
+def release_now(
+    path: Path,
+    paths: list[str] | None = None,
+    timeout: float = 120.0,
+    *,
+    agent: str | None = None,
+) -> list[str]:
+    """Have the mount give back ``paths`` (all if None) now, with snapshots; the released.
+    ``agent``: only that agent's leases (in a tree shared with `leasefs run` agents)."""
+    answer = _call(path, ReleaseNow(paths=paths or [], agent=agent), timeout)
+    if not isinstance(answer, Released):
+        raise ControlError(f"the mount daemon at {path} did not say what it released")
+    return answer.released
+
+
+def add_run_agent(path: Path, request: AddRunAgent, timeout: float = 60.0) -> RunAgentAdded:
+    """Have the mount take ``request.root_pid`` and its descendants as ``request.agent``."""
+    answer = _call(path, request, timeout)
+    if not isinstance(answer, RunAgentAdded):
+        raise ControlError(f"the mount daemon at {path} did not take the agent")
+    return answer
+
+
+def end_run(path: Path, agent: str, timeout: float = 120.0) -> list[str]:
+    """Tell the mount a `leasefs run` of ``agent`` ended; the leases it gave back."""
+    answer = _call(path, RunEnded(agent=agent), timeout)
     if not isinstance(answer, Released):
         raise ControlError(f"the mount daemon at {path} did not say what it released")
     return answer.released

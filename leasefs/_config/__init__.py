@@ -2,7 +2,8 @@
 
 Settings declared as data with their sources (`_settings`), default names (`_identity`), the
 record of running mounts (`_registry`), member credentials from `leasefs join`
-(`_credentials`), settings `leasefs join` writes into a repository (`_repo_settings`), starting detached processes (`_detach`) and the hand-off checks named in
+(`_credentials`), settings `leasefs join` writes into a repository (`_repo_settings`), the environment of a
+`leasefs run` (`_run_env`), starting detached processes (`_detach`) and the hand-off checks named in
 ``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
 """
 
@@ -15,6 +16,7 @@ from ._identity import default_agent_name as default_agent_name
 from ._identity import default_workspace as default_workspace
 from ._identity import repository_of as repository_of
 from ._repo_settings import write_repo_settings as write_repo_settings
+from ._run_env import RunEnvironment as RunEnvironment
 from ._settings import SETTINGS as SETTINGS
 from ._settings import Setting as Setting
 from ._settings import SettingsError as SettingsError
@@ -24,6 +26,7 @@ from ._settings import user_config_path as user_config_path
 
 __all__ = [
     "SETTINGS",
+    "RunEnvironment",
     "Setting",
     "SettingsError",
     "StartFailed",

@@ -158,10 +158,18 @@ class FileHandlers(PassthroughBase):
         return self._read_buffer[:done]  # type: ignore[return-value]  # pyfuse3 takes any buffer
 
     @fuse_handler
-    async def write(self, fh: FileHandleT, off: int, buf: bytes, flags: int = 0) -> int:
-        """`flags`: the open(2) flags, passed without file handles (with them, the backing
-        descriptor was opened with the caller's O_APPEND)."""
-        target = await self._admit_write(fh, flags)
+    async def write(
+        self,
+        fh: FileHandleT,
+        off: int,
+        buf: bytes,
+        flags: int = 0,
+        ctx: RequestContext | None = None,
+    ) -> int:
+        """`flags`, `ctx`: the open(2) flags and the writer, passed without file handles (with
+        them, the backing descriptor was opened with the caller's O_APPEND, and the writer is
+        the handle's opener)."""
+        target = await self._admit_write(fh, flags, ctx)
         try:
             if target.append:
                 # The kernel placed this append at the end as it last knew it; if the file
@@ -182,7 +190,9 @@ class FileHandlers(PassthroughBase):
             await self._kernel.drop(others, attributes_only=False)  # its other hard links
         return done
 
-    async def _admit_write(self, fh: FileHandleT, flags: int) -> _WriteTarget:
+    async def _admit_write(
+        self, fh: FileHandleT, flags: int, ctx: RequestContext | None
+    ) -> _WriteTarget:
         """Pass `before_mutation` for a write through `fh`; where to write it."""
         if self.files_without_handles:
             ino = InodeId(fh)
@@ -195,21 +205,23 @@ class FileHandlers(PassthroughBase):
         if successor is not None and self._inodes.path_of(ino) is None:
             if not self.files_without_handles:
                 append = bool(fcntl.fcntl(opened.fd, fcntl.F_GETFL) & os.O_APPEND)
-            return await self._write_to_successor(ino, successor, append)
+            return await self._write_to_successor(ino, successor, append, ctx)
         if self.files_without_handles:
             if self._inodes.path_of(ino) is None and self._files.is_pinned(ino):
                 # No name left (unlinked while open here): nobody else's to lease.
                 return _WriteTarget(ino, self._file_fd(ino, writable=True), append)
-            await self._admit(None, Mutation.WRITE, lambda: (self._path_to_write(ino),))
+            await self._admit(ctx, Mutation.WRITE, lambda: (self._path_to_write(ino),))
             return _WriteTarget(ino, self._file_fd(ino, writable=True), append)
         await self._admit(None, Mutation.WRITE, lambda: (opened.path,))
         return _WriteTarget(ino, opened.fd, append=False)  # the descriptor appends itself
 
-    async def _write_to_successor(self, inode: InodeId, path: str, append: bool) -> _WriteTarget:
+    async def _write_to_successor(
+        self, inode: InodeId, path: str, append: bool, ctx: RequestContext | None
+    ) -> _WriteTarget:
         """A write to a file that another agent's version replaced since it was opened: into
         the old file it would be lost, so it goes on top of the version at the name (as
         after an open a moment later), with that name's lease."""
-        (path,) = await self._admit(None, Mutation.WRITE, lambda: (path,))
+        (path,) = await self._admit(ctx, Mutation.WRITE, lambda: (path,))
         try:
             fd, _ = _open_backing(self._root, path, writable=True)
         except FileNotFoundError:

@@ -115,6 +115,7 @@ class Applier:
         self._client = client
         self._root_fd = root_fd
         self.agent_id = agent_id
+        self._local_agents = {agent_id}  # this mount's agents: their versions are here already
         self._branch = branch
         self._in_scope = in_scope
         self._on_changed = on_changed
@@ -161,13 +162,21 @@ class Applier:
                 break  # the whole history was looked at
         return False
 
+    def add_local_agent(self, agent_id: int) -> None:
+        """Another agent works in this very tree (`leasefs run`): its versions are its edits
+        of these files, never to be applied over them."""
+        self._local_agents.add(agent_id)
+
+    def is_local(self, agent_id: object) -> bool:
+        return agent_id in self._local_agents
+
     def lock_for(self, path: str) -> trio.Lock:
         """Held while a path's file is being replaced; the lease keeper shares it."""
         return self._locks.setdefault(path, trio.Lock())
 
     def _wanted(self, version: Version) -> bool:
         return (
-            version.author.id != self.agent_id
+            version.author.id not in self._local_agents
             and version.branch == self._branch
             and self._in_scope(version.path)
         )

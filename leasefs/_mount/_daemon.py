@@ -1,4 +1,5 @@
-"""The mount daemon: one repository, one agent, served in place until unmounted.
+"""The mount daemon: one repository served in place until unmounted, for its own agent and
+any `leasefs run` agents working in the same tree.
 
 Order matters. The agent registers and learns its place in the event stream before the
 filesystem goes up; on the way down every lease is released with its snapshot before the
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import time
 from collections.abc import Callable, Set
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +37,19 @@ from ..wire import (
     IDLE_GRACE_S,
     LEASE_TTL_S,
     WAIT_S,
+    AddRunAgent,
     ConflictStatus,
     ControlAnswer,
+    ControlRefusal,
     ControlRequest,
     Done,
     HeldStatus,
     MountStatus,
     Released,
     ReleaseNow,
+    RunAgentAdded,
+    RunAgentStatus,
+    RunEnded,
     StatusAnswer,
     StatusRequest,
     UnmountRequest,
@@ -53,8 +61,10 @@ from ._follower import Follower
 from ._keeper import KeeperOptions, LeaseKeeper, OpenForWriting
 from ._lease_machine import MountLeases
 from ._leasing_fs import LeasingFS
+from ._local_agents import LocalAgent, LocalAgents
 from ._open_writers import ProcessWriters
 from ._priming import prime
+from ._process_agents import ProcessAgents
 from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
@@ -88,6 +98,7 @@ class MountDaemon:
         repo = config.repo
         root_fd = os.open(repo, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         underlying_dev = os.fstat(root_fd).st_dev
+        real_repo = Path(os.path.realpath(repo))  # never resolved once mounted: see ProcessWriters
         self.bypassers_at_start = find_bypassers(repo, underlying_dev, exclude={os.getpid()})
         # Resolved now: once mounted, this thread serves the mount and must never touch it.
         record_path, socket_path, log_path = _registry.paths_for(repo)
@@ -107,10 +118,15 @@ class MountDaemon:
                     wait_s=config.wait_s,
                     branch=config.branch,
                 )
-                leases = MountLeases(options.timing)
                 # Built once, in dependency order: the tables the filesystem shares first.
                 inodes = InodeTable(os.fstat(root_fd))
                 handles = HandleTable()
+                processes = ProcessAgents()
+                agents: LocalAgents | None = None
+
+                def waiting_for_lease(path: str) -> bool:
+                    return agents is not None and agents.is_acquiring(path)
+
                 applier = Applier(
                     client,
                     root_fd,
@@ -118,34 +134,38 @@ class MountDaemon:
                     branch=config.branch,
                     in_scope=scope.is_leased,
                     on_changed=KernelCaches(root_fd, inodes).invalidate_path,
-                    waiting_for_lease=leases.is_acquiring,
+                    waiting_for_lease=waiting_for_lease,
                     mount_root=repo,
                 )
                 file_handles = config.file_handles or not FILES_BY_INODE
-                keeper = LeaseKeeper(
-                    client,
-                    root_fd,
-                    applier,
-                    options,
-                    open_for_writing=_handles_writing(handles)
-                    if file_handles
-                    else ProcessWriters(repo),
-                    leases=leases,
+                self._parts = _KeeperParts(
+                    root_fd, applier, options, handles if file_handles else None, real_repo
                 )
+                own = LocalAgent(
+                    name=config.agent,
+                    agent_id=registered.agent.id,
+                    token=registered.token,
+                    client=client,
+                    keeper=self._parts.keeper(client, lambda pid: processes.agent_of(pid) is None),
+                    tool="leasefs-mount",
+                )
+                agents = LocalAgents(own, processes)
+                keeper = own.keeper
                 fs = LeasingFS(
                     root_fd,
                     scope=scope,
                     client=client,
-                    keeper=keeper,
+                    agents=agents,
                     inodes=inodes,
                     handles=handles,
                     file_handles=file_handles,
                 )
-                follower = Follower(client, applier, cursor_path, on_recall=keeper.recall)
+                follower = Follower(client, applier, cursor_path, on_recall=agents.recall)
                 self._running = _Running(
-                    client, fs, applier, keeper, follower, registered.agent.id, underlying_dev
+                    client, fs, applier, agents, follower, registered.agent.id, underlying_dev
                 )
-                async with trio.open_nursery() as nursery:
+                async with AsyncExitStack() as run_clients, trio.open_nursery() as nursery:
+                    self._nursery, self._run_clients = nursery, run_clients
                     await nursery.start(follower.run)
                     await nursery.start(keeper.run)
                     nursery.start_soon(self._watch_signals)
@@ -176,7 +196,7 @@ class MountDaemon:
                     if on_ready is not None:
                         on_ready(await self.status())
                     await self._shutdown.wait()
-                    await self._wind_down(client, keeper)
+                    await self._wind_down(agents)
                     nursery.cancel_scope.cancel()
         finally:
             record_path.unlink(missing_ok=True)
@@ -213,18 +233,74 @@ class MountDaemon:
                 log.info("signal received: releasing leases and unmounting")
                 self._shutdown.set()
 
-    async def _wind_down(self, client: Client, keeper: LeaseKeeper) -> None:
+    async def _wind_down(self, agents: LocalAgents) -> None:
+        """Every agent's leases back with their snapshots, the filesystem away, then each
+        agent leaves the workspace."""
+
+        async def release(agent: LocalAgent) -> None:
+            await agent.keeper.release()
+
         with trio.move_on_after(_SHUTDOWN_RELEASE_S):
-            await keeper.release()
-        left = keeper.held()
-        if left:
-            log.error("unmounting with %d lease(s) not released: %s", len(left), left)
+            async with trio.open_nursery() as nursery:
+                for agent in agents.all():
+                    nursery.start_soon(release, agent)
+        for agent in agents.all():
+            if left := agent.keeper.held():
+                log.error(
+                    "unmounting with %d lease(s) of %s not released: %s",
+                    len(left), agent.name, left,
+                )  # fmt: skip
         await trio.to_thread.run_sync(self._unmount)
+        for agent in agents.all():
+            try:
+                with trio.move_on_after(10):
+                    await agent.client.leave()
+            except LeasefsError as exc:
+                log.warning("%s could not leave the workspace cleanly: %s", agent.name, exc)
+
+    async def _add_run(self, request: AddRunAgent) -> RunAgentAdded:
+        """A `leasefs run` starts in this tree: its processes act as ``request.agent``, an
+        agent registered now (or the one of an earlier run of that name)."""
+        agents = self._running.agents
+        if self._parts.handles is not None:
+            raise _Refused(
+                "this mount keeps a handle per open (--file-handles, or pyfuse3 without "
+                "scripts/pyfuse3's patch): it cannot tell agents apart; mount without it"
+            )
+        if request.agent == agents.own.name:
+            raise _Refused(f"{request.agent} is this mount's own agent: pick another --agent")
+        agent = agents.named(request.agent)
+        if agent is None:
+            config = self.config
+            client = await self._run_clients.enter_async_context(Client(config.coordinator))
+            registered = await client.join_workspace(
+                config.workspace, request.agent, host=socket.gethostname(), tool=request.tool
+            )
+            keeper = self._parts.keeper(client, agents.acts_for(request.agent))
+            agent = LocalAgent(
+                name=request.agent, agent_id=registered.agent.id, token=registered.token,
+                client=client, keeper=keeper, tool=request.tool,
+            )  # fmt: skip
+            self._running.applier.add_local_agent(agent.agent_id)
+            await self._nursery.start(keeper.run)
+            agents.add(agent)
+            log.info("agent %s works in this tree (leasefs run)", agent.name)
+        marker = secrets.token_hex(16)
         try:
-            with trio.move_on_after(10):
-                await client.leave()
-        except LeasefsError as exc:
-            log.warning("could not leave the workspace cleanly: %s", exc)
+            agents.processes.add(agent.name, marker, request.root_pid)
+        except ProcessLookupError as exc:
+            raise _Refused(f"process {request.root_pid} is not running") from exc
+        return RunAgentAdded(
+            agent=agent.name, agent_id=agent.agent_id, token=agent.token, marker=marker
+        )
+
+    async def _end_run(self, request: RunEnded) -> Released:
+        """A `leasefs run` ended: its agent's leases go back (with snapshots) at once; a
+        process of it that lives on takes them again when it writes."""
+        agent = self._running.agents.named(request.agent)
+        if agent is None or agent is self._running.agents.own:
+            return Released(released=[])
+        return Released(released=await agent.keeper.release())
 
     def _unmount(self) -> None:
         try:
@@ -233,35 +309,56 @@ class MountDaemon:
             log.warning("%s", exc)
 
     async def _control(self, request: ControlRequest) -> ControlAnswer:
-        match request:
-            case StatusRequest():
-                return StatusAnswer(status=await self.status())
-            case ReleaseNow(paths=paths):
-                return Released(released=await self._running.keeper.release(paths or None))
-            case UnmountRequest():
-                self._shutdown.set()
-                return Done()
+        try:
+            match request:
+                case StatusRequest():
+                    return StatusAnswer(status=await self.status())
+                case ReleaseNow(paths=paths, agent=agent):
+                    keepers = [
+                        a.keeper
+                        for a in self._running.agents.all()
+                        if agent is None or a.name == agent
+                    ]
+                    released = [p for k in keepers for p in await k.release(paths or None)]
+                    return Released(released=released)
+                case UnmountRequest():
+                    self._shutdown.set()
+                    return Done()
+                case AddRunAgent():
+                    return await self._add_run(request)
+                case RunEnded():
+                    return await self._end_run(request)
+        except _Refused as exc:
+            return ControlRefusal(error=str(exc))
+        except LeasefsError as exc:
+            return ControlRefusal(error=f"the coordinator refused: {exc}")
 
     async def status(self) -> MountStatus:
         parts = self._running
         now = time.time()
-        held = parts.keeper.held()
-        kept, applied = parts.keeper.statistics(), parts.applier.statistics()
+        agents = parts.agents.all()
+        held = [(agent, lease) for agent in agents for lease in agent.keeper.held()]
+        kept = [agent.keeper.statistics() for agent in agents]
+        applied = parts.applier.statistics()
         served = parts.fs.statistics()
         waiters: dict[str, list[str]] = {}
         if held:
             with trio.move_on_after(5):
                 try:
-                    for status in await parts.client.holders([h.path for h in held]):
+                    for status in await parts.client.holders([h.path for _, h in held]):
                         if status.waiters:
                             waiters[status.path] = [w.name for w in status.waiters]
                 except LeasefsError as exc:
                     log.info("waiters unknown: %s", exc)
-        writing = await parts.keeper.open_for_writing() if held else frozenset()
+        writing: dict[str, Set[str]] = {}
+        for agent in agents:
+            if agent.keeper.held():
+                writing[agent.name] = await agent.keeper.open_for_writing()
         clock = trio.current_time()
         bypassers = await trio.to_thread.run_sync(
             find_bypassers, self.config.repo, parts.underlying_dev, {os.getpid()}
         )
+        runs = parts.agents.processes.runs()
         return MountStatus(
             repo=str(self.config.repo),
             pid=os.getpid(),
@@ -269,7 +366,7 @@ class MountDaemon:
             agent_id=parts.agent_id,
             workspace=self.config.workspace,
             coordinator=self.config.coordinator,
-            coordinator_reachable=kept.reachable,
+            coordinator_reachable=all(k.reachable for k in kept),
             events_connected=parts.follower.statistics().connected,
             held=[
                 HeldStatus(
@@ -277,19 +374,60 @@ class MountDaemon:
                     token=h.token,
                     age_s=now - h.acquired_at,
                     expires_in_s=max(0.0, h.expires_at - now),
-                    open_for_writing=h.path in writing,
+                    open_for_writing=h.path in writing.get(agent.name, ()),
                     quiet_s=max(0.0, clock - h.last_used),
                     state=h.phase.value,
+                    agent=agent.name,
                 )
-                for h in held
+                for agent, h in held
             ],
             waiters=waiters,
-            pending_snapshots=kept.pending_snapshots,
+            pending_snapshots=sum(k.pending_snapshots for k in kept),
             versions_applied=applied.applied,
             refused_writes=served.refused_writes,
             lookups_served=served.lookups_served,
             conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
+            run_agents=[
+                RunAgentStatus(
+                    agent=agent.name,
+                    agent_id=agent.agent_id,
+                    tool=agent.tool,
+                    processes=[r.root_pid for r in runs if r.agent == agent.name],
+                )
+                for agent in agents[1:]
+            ],
+        )
+
+
+class _Refused(Exception):
+    """A control request this mount cannot carry out, and why."""
+
+
+@dataclass(frozen=True)
+class _KeeperParts:
+    """What every agent's lease keeper in this tree is built from."""
+
+    root_fd: int
+    applier: Applier
+    options: KeeperOptions
+    handles: HandleTable | None  # with file handles: the table of open writers
+    repo: Path
+
+    def keeper(self, client: Client, acts_for: Callable[[int], bool]) -> LeaseKeeper:
+        """A keeper for the agent of ``client``, whose processes ``acts_for`` picks out."""
+        writers = (
+            _handles_writing(self.handles)
+            if self.handles is not None
+            else ProcessWriters(self.repo, acts_for)
+        )
+        return LeaseKeeper(
+            client,
+            self.root_fd,
+            self.applier,
+            self.options,
+            open_for_writing=writers,
+            leases=MountLeases(self.options.timing),
         )
 
 
@@ -309,7 +447,7 @@ class _Running:
     client: Client
     fs: LeasingFS
     applier: Applier
-    keeper: LeaseKeeper
+    agents: LocalAgents
     follower: Follower
     agent_id: int
     underlying_dev: int

@@ -130,7 +130,7 @@ class Follower:
                     event.type == EventType.LEASE_RECALLED
                     and self._on_recall is not None
                     and event.path
-                    and event.data.get("holder_id") == self._applier.agent_id
+                    and self._applier.is_local(event.data.get("holder_id"))
                 ):
                     self._on_recall(event.path, int(event.data["token"]))
                 outcome = None

@@ -34,6 +34,7 @@ from .._fs import (
 from ..wire import Lease
 from ._errnos import LeaseRefused
 from ._keeper import LeaseKeeper
+from ._local_agents import LocalAgents
 from ._scope import Scope
 
 log = logging.getLogger("leasefs.mount")
@@ -70,7 +71,7 @@ class LeasingFS(Passthrough):
         *,
         scope: Scope,
         client: Client,
-        keeper: LeaseKeeper,
+        agents: LocalAgents,
         inodes: InodeTable | None = None,
         handles: HandleTable | None = None,
         entry_timeout: float = 60.0,
@@ -88,7 +89,9 @@ class LeasingFS(Passthrough):
         )
         self.scope = scope
         self._client = client
-        self.keeper = keeper
+        self.agents = agents
+        self.keeper = agents.own.keeper  # the mount's own agent's (with file handles: all)
+        self._warned_no_writer = False
         self._refusals = 0
         self._pid = os.getpid()
         self._own_threads: set[int] = set()
@@ -97,14 +100,16 @@ class LeasingFS(Passthrough):
     def statistics(self) -> LeasingStatistics:
         return LeasingStatistics(refused_writes=self._refusals, lookups_served=self.lookups_served)
 
-    def _leased_paths(self, kind: Mutation, paths: tuple[str, ...]) -> list[str]:
-        return [p for p in paths if p and self._in_scope(kind, p)]
+    def _leased_paths(
+        self, kind: Mutation, paths: tuple[str, ...], keeper: LeaseKeeper
+    ) -> list[str]:
+        return [p for p in paths if p and self._in_scope(kind, p, keeper)]
 
-    def _in_scope(self, kind: Mutation, path: str) -> bool:
+    def _in_scope(self, kind: Mutation, path: str, keeper: LeaseKeeper) -> bool:
         """Whether `path` needs a lease. Asked of every write, so answered without the
         ignore rules (several stats) for a path held already, and from a verdict a moment
         old for a write to an ignored one (a big file is written in many requests)."""
-        if self.keeper.leases.get(path) is not None:
+        if keeper.leases.get(path) is not None:
             return True
         if kind is not Mutation.WRITE:
             return self.scope.is_leased(path)
@@ -120,7 +125,7 @@ class LeasingFS(Passthrough):
 
     def _is_own(self, ctx: RequestContext | None) -> bool:
         """A request from this very process (the applier moving versions in): no lease.
-        A write carries no context: never our own (the applier writes underneath)."""
+        A write that comes without its context is never our own (the applier writes underneath)."""
         if ctx is None:
             return False
         if ctx.pid in self._own_threads:
@@ -138,7 +143,8 @@ class LeasingFS(Passthrough):
     ) -> None:
         if self._is_own(ctx):
             return
-        leased = self._leased_paths(kind, paths)
+        keeper = self._keeper_for(kind, ctx)
+        leased = self._leased_paths(kind, paths, keeper)
         if not leased:
             return
         # A new folder is leased whole where nobody has anything under it: the files then
@@ -147,11 +153,23 @@ class LeasingFS(Passthrough):
             [p + "/" for p in leased if not self._exists(p)] if kind is Mutation.MKDIR else []
         )
         try:
-            await self.keeper.ensure(leased, new_folders)
+            await keeper.ensure(leased, new_folders)
         except LeaseRefused as exc:
             self._refusals += 1
             log.info("refused %s of %s: %s", kind.value, ", ".join(leased), exc)
             raise FUSEError(exc.errno) from exc
+
+    def _keeper_for(self, kind: Mutation, ctx: RequestContext | None) -> LeaseKeeper:
+        """The keeper of the agent the requesting process acts for (`_local_agents`)."""
+        unattributed = ctx is None and kind is Mutation.WRITE and self.files_without_handles
+        if unattributed and not self._warned_no_writer and len(self.agents.all()) > 1:
+            self._warned_no_writer = True
+            log.warning(
+                "writes arrive without their writer (pyfuse3 without scripts/pyfuse3's "
+                "current patch): every write counts as %s's; run scripts/setup",
+                self.agents.own.name,
+            )
+        return self.agents.keeper_for(None if ctx is None else ctx.pid)
 
     def _exists(self, path: str) -> bool:
         """A mkdir of a folder that exists (``os.makedirs(exist_ok=True)`` asks anyway) makes

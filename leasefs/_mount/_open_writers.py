@@ -12,6 +12,7 @@ holding nothing open; writes through a shared memory mapping are not seen either
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -24,13 +25,22 @@ __all__ = ["ProcessWriters", "open_for_writing"]
 _WRITABLE = (os.O_WRONLY, os.O_RDWR)
 
 
-def open_for_writing(mount_root: str, mount_id: int | None, *, exclude_pid: int) -> set[str]:
+def open_for_writing(
+    mount_root: str,
+    mount_id: int | None,
+    *,
+    exclude_pid: int,
+    counts: Callable[[int], bool] = lambda pid: True,
+) -> set[str]:
     """Repository paths some process other than `exclude_pid` holds open for writing
     through the mount at `mount_root` (an absolute, resolved path). `mount_id`: the mount's
-    id in ``/proc/self/mountinfo``, to tell its files from the same paths underneath."""
+    id in ``/proc/self/mountinfo``, to tell its files from the same paths underneath.
+    `counts`: whether a process's files count (those of one agent, in a shared tree)."""
     prefix = mount_root.rstrip("/") + "/"
     found: set[str] = set()
     for pid in processes(exclude=(exclude_pid,)):
+        if not counts(pid):
+            continue
         for fd, target in descriptors(pid):
             if not target.startswith(prefix) or target.endswith(" (deleted)"):
                 continue
@@ -59,8 +69,12 @@ def _writable_on(fdinfo: str, mount_id: int | None) -> bool:
 class ProcessWriters:
     """`open_for_writing` for one mount, run in a worker thread (it reads all of /proc)."""
 
-    def __init__(self, mount_root: Path) -> None:
-        self._root = os.path.realpath(mount_root)
+    def __init__(self, mount_root: Path, counts: Callable[[int], bool] = lambda pid: True) -> None:
+        """`mount_root`: absolute and resolved already (resolving it once mounted would look
+        it up through the mount, from the thread that serves the mount: a deadlock).
+        `counts`: whether a process's files count (one agent's, in a shared tree)."""
+        self._root = str(mount_root)
+        self._counts = counts
         self._mount_id: int | None = None
         self._pid = os.getpid()
 
@@ -70,4 +84,6 @@ class ProcessWriters:
     def _look(self) -> set[str]:
         if self._mount_id is None:
             self._mount_id = mount_id(self._root, resolve=False)  # known once mounted
-        return open_for_writing(self._root, self._mount_id, exclude_pid=self._pid)
+        return open_for_writing(
+            self._root, self._mount_id, exclude_pid=self._pid, counts=self._counts
+        )

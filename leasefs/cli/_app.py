@@ -15,6 +15,7 @@ from .._client import LeasefsError, _embedded
 from .._config import _settings
 from . import _access as _access_cli
 from . import _mount as _mount_cli
+from . import _run as _run_cli
 from . import _work as _work_cli
 from ._zone import zone_app
 
@@ -31,6 +32,7 @@ coordinator_app = typer.Typer(
 app.add_typer(coordinator_app, name="coordinator")
 _mount_cli.register(app)
 _access_cli.register(app)
+_run_cli.register(app)
 app.add_typer(zone_app, name="zone")
 app.command()(_work_cli.finish)
 app.command()(_work_cli.tracker)

@@ -325,8 +325,11 @@ def _format_status(item: dict[str, Any]) -> str:
         lines.append("  leases held:")
         for h in item["held"]:
             waiting = item["waiters"].get(h["path"], [])
+            by = h.get("agent")
             lines.append(
-                f"    {h['path']}  held {h['age_s']:.0f}s, expires in {h['expires_in_s']:.0f}s, "
+                f"    {h['path']}"
+                + (f" by {by}" if by and by != item["agent"] else "")
+                + f"  held {h['age_s']:.0f}s, expires in {h['expires_in_s']:.0f}s, "
                 f"last change {h['quiet_s']:.0f}s ago"
                 + (", open for writing" if h["open_for_writing"] else "")
                 + f", token {h['token']}"
@@ -335,6 +338,12 @@ def _format_status(item: dict[str, Any]) -> str:
             )
     else:
         lines.append("  no leases held")
+    for r in item.get("run_agents", []):
+        running = ", ".join(str(p) for p in r["processes"])
+        lines.append(
+            f"  agent {r['agent']} (id {r['agent_id']}, {r['tool'] or 'agent'}) works here too: "
+            f"leasefs run process {running} and all it started"
+        )
     lines.append(
         f"  snapshots pending: {item['pending_snapshots']}; versions applied: "
         f"{item['versions_applied']}; writes refused: {item['refused_writes']}"

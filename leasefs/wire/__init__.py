@@ -7,6 +7,7 @@ imports nothing else of ours.
 """
 
 from ._control import CONTROL_REQUEST as CONTROL_REQUEST
+from ._control import AddRunAgent as AddRunAgent
 from ._control import ConflictStatus as ConflictStatus
 from ._control import ControlAnswer as ControlAnswer
 from ._control import ControlRefusal as ControlRefusal
@@ -16,6 +17,9 @@ from ._control import HeldStatus as HeldStatus
 from ._control import MountStatus as MountStatus
 from ._control import Released as Released
 from ._control import ReleaseNow as ReleaseNow
+from ._control import RunAgentAdded as RunAgentAdded
+from ._control import RunAgentStatus as RunAgentStatus
+from ._control import RunEnded as RunEnded
 from ._control import StatusAnswer as StatusAnswer
 from ._control import StatusRequest as StatusRequest
 from ._control import UnmountRequest as UnmountRequest
@@ -146,6 +150,7 @@ __all__ = [
     "ROLE_RANK",
     "SMALL_BLOB_BYTES",
     "WAIT_S",
+    "AddRunAgent",
     "AgentInfo",
     "AgentRegistration",
     "Ask",
@@ -201,6 +206,9 @@ __all__ = [
     "Reply",
     "RepoPath",
     "Role",
+    "RunAgentAdded",
+    "RunAgentStatus",
+    "RunEnded",
     "ServerLimits",
     "Sha256",
     "ShortText",

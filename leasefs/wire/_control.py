@@ -19,19 +19,41 @@ class StatusRequest(WireModel):
 
 
 class ReleaseNow(BaseModel):
-    """Give back these paths' leases now, with their snapshots; none named: every lease."""
+    """Give back these paths' leases now, with their snapshots; none named: every lease.
+    ``agent``: only that agent's of this tree (None: every agent's)."""
 
     model_config = WIRE_CONFIG
 
     op: Literal["release"] = "release"
     paths: list[str] = []
+    agent: str | None = None
 
 
 class UnmountRequest(WireModel):
     op: Literal["umount"] = "umount"
 
 
-ControlRequest = Annotated[StatusRequest | ReleaseNow | UnmountRequest, Field(discriminator="op")]
+class AddRunAgent(WireModel):
+    """`leasefs run`: the process ``root_pid`` and all it starts act as ``agent`` in this
+    tree (registered now, or the agent of an earlier run of that name)."""
+
+    op: Literal["add_run_agent"] = "add_run_agent"
+    agent: Annotated[str, Field(min_length=1, max_length=200)]
+    tool: Annotated[str, Field(max_length=200)] = ""
+    root_pid: Annotated[int, Field(gt=1)]
+
+
+class RunEnded(WireModel):
+    """The `leasefs run` of ``agent`` ended: give its leases back now."""
+
+    op: Literal["run_ended"] = "run_ended"
+    agent: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+ControlRequest = Annotated[
+    StatusRequest | ReleaseNow | UnmountRequest | AddRunAgent | RunEnded,
+    Field(discriminator="op"),
+]
 CONTROL_REQUEST: TypeAdapter[ControlRequest] = TypeAdapter(ControlRequest)
 
 
@@ -43,6 +65,16 @@ class HeldStatus(WireModel):
     open_for_writing: bool  # some process holds the file open for writing right now
     quiet_s: float  # seconds since the last change to it
     state: str
+    agent: str | None = None  # who in this tree holds it (a `leasefs run` agent or the mount's)
+
+
+class RunAgentStatus(WireModel):
+    """A `leasefs run` agent working in this tree."""
+
+    agent: str
+    agent_id: int
+    tool: str
+    processes: list[int]  # the `leasefs run` processes acting as it (their descendants too)
 
 
 class ConflictStatus(WireModel):
@@ -72,6 +104,7 @@ class MountStatus(WireModel):
     lookups_served: int  # names the kernel asked the mount for (not primed, not cached)
     conflicts: list[ConflictStatus]
     bypassers: list[str]
+    run_agents: list[RunAgentStatus] = Field(default_factory=list)
 
 
 class StatusAnswer(WireModel):
@@ -88,12 +121,23 @@ class Done(WireModel):
     ok: Literal[True] = True
 
 
+class RunAgentAdded(WireModel):
+    """The agent a `leasefs run` acts as: the marker its processes carry in their
+    environment, and the agent's token (for `leasefs mcp` under it)."""
+
+    ok: Literal[True] = True
+    agent: str
+    agent_id: int
+    token: str
+    marker: str
+
+
 class ControlRefusal(WireModel):
     ok: Literal[False] = False
     error: str
 
 
-ControlAnswer = StatusAnswer | Released | Done | ControlRefusal
+ControlAnswer = StatusAnswer | Released | RunAgentAdded | Done | ControlRefusal
 
 
 def encode_line(message: BaseModel) -> bytes:
