@@ -16,6 +16,7 @@ from ._identity import default_agent_name as default_agent_name
 from ._identity import default_workspace as default_workspace
 from ._identity import repository_of as repository_of
 from ._repo_settings import write_repo_settings as write_repo_settings
+from ._run_env import RUN_MARKER_ENV as RUN_MARKER_ENV
 from ._run_env import RunEnvironment as RunEnvironment
 from ._settings import SETTINGS as SETTINGS
 from ._settings import Setting as Setting
@@ -25,6 +26,7 @@ from ._settings import resolve as resolve
 from ._settings import user_config_path as user_config_path
 
 __all__ = [
+    "RUN_MARKER_ENV",
     "SETTINGS",
     "RunEnvironment",
     "Setting",

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MARKER_ENV = "LEASEFS_RUN"
+RUN_MARKER_ENV = "LEASEFS_RUN"
 AGENT_ENV = "LEASEFS_RUN_AGENT"
 TOKEN_ENV = "LEASEFS_RUN_TOKEN"
 REPO_ENV = "LEASEFS_RUN_REPO"
@@ -27,7 +27,7 @@ class RunEnvironment:
 
     def variables(self) -> dict[str, str]:
         return {
-            MARKER_ENV: self.marker,
+            RUN_MARKER_ENV: self.marker,
             AGENT_ENV: self.agent,
             TOKEN_ENV: self.token,
             REPO_ENV: self.repo,
@@ -36,7 +36,9 @@ class RunEnvironment:
     @classmethod
     def current(cls, environ: Mapping[str, str] = os.environ) -> RunEnvironment | None:
         """The run this process is under, if any (all four variables set)."""
-        values = [environ.get(name, "") for name in (MARKER_ENV, AGENT_ENV, TOKEN_ENV, REPO_ENV)]
+        values = [
+            environ.get(name, "") for name in (RUN_MARKER_ENV, AGENT_ENV, TOKEN_ENV, REPO_ENV)
+        ]
         if not all(values):
             return None
         return cls(*values)

@@ -98,7 +98,7 @@ class MountDaemon:
         repo = config.repo
         root_fd = os.open(repo, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         underlying_dev = os.fstat(root_fd).st_dev
-        real_repo = Path(os.path.realpath(repo))  # never resolved once mounted: see ProcessWriters
+        real_repo = Path(await trio.Path(repo).resolve())  # never once mounted: ProcessWriters
         self.bypassers_at_start = find_bypassers(repo, underlying_dev, exclude={os.getpid()})
         # Resolved now: once mounted, this thread serves the mount and must never touch it.
         record_path, socket_path, log_path = _registry.paths_for(repo)

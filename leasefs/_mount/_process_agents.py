@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._config._run_env import MARKER_ENV
+from .._config import RUN_MARKER_ENV
 
-__all__ = ["MARKER_ENV", "ProcessAgents", "read_environ_marker", "read_parent_and_start"]
+__all__ = ["ProcessAgents", "read_environ_marker", "read_parent_and_start"]
 
 _REMEMBER_S = 1.0
 _REMEMBERED = 4096
@@ -34,7 +34,7 @@ def read_environ_marker(pid: int) -> str | None:
             environ = f.read()
     except OSError:
         return None  # gone, or another user's
-    prefix = MARKER_ENV.encode() + b"="
+    prefix = RUN_MARKER_ENV.encode() + b"="
     for entry in environ.split(b"\0"):
         if entry.startswith(prefix):
             return entry[len(prefix) :].decode("ascii", "replace")

@@ -266,6 +266,10 @@ This repository is shared by several agents at once through leasefs.
 - EACCES on a file can mean a protected zone: `leasefs_check` shows it; `leasefs_confirm_zone`
   asks a person.
 - Record lasting knowledge with `leasefs_remember`.
+- Other agents may work in this very folder. Commit with `leasefs commit -m "message"`: it
+  commits only the files you changed. Never `git commit -a`, `git add -A`/`git add .`,
+  `git stash`, `git reset --hard` or `git checkout -- .`: they take or undo the other agents'
+  uncommitted work (leasefs refuses them, with EBUSY, on files another agent holds).
 {RULES_END}
 """
 

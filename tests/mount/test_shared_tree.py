@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import trio
 import xattr
+from mcp import Client as McpClient
+from mcp import StdioServerParameters
 
 from leasefs import Client
 from leasefs.wire import Version
@@ -190,3 +192,74 @@ def test_a_run_outside_a_mount_says_so(tmp_path: Path, tree: AgentMount) -> None
     assert missing.returncode == 127 and "cannot start no-such-command-xyz" in missing.stderr
     refused = run_as(tree, "alice", ["true"], check=False)
     assert refused.returncode == 1 and "this mount's own agent" in refused.stderr
+
+
+async def test_an_mcp_session_under_a_run_acts_as_its_agent(tree: AgentMount) -> None:
+    """`leasefs mcp` started by an agent CLI under `leasefs run` is that agent: its briefing
+    says so, and the leases it takes are the run agent's, not the mount's."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "leasefs", "run", "--agent", "bob", "--tool", "claude-code", "--",
+              sys.executable, "-m", "leasefs", "mcp"],
+        env=tree.env, cwd=tree.repo,
+    )  # fmt: skip
+    async with McpClient(params, read_timeout_seconds=60) as bob:
+        briefing = await bob.call_tool("leasefs_briefing", {})
+        assert not briefing.is_error, briefing.content
+        assert briefing.structured_content is not None
+        assert briefing.structured_content["you"]["name"] == "bob"
+        taken = await bob.call_tool("leasefs_lease_acquire", {"paths": ["src/mcp.txt"]})
+        assert not taken.is_error, taken.content
+    status = json.loads(tree.leasefs("status", "--json", str(tree.repo)).stdout)[0]
+    assert [r["agent"] for r in status["run_agents"]] == ["bob"]
+
+
+def git(tree: AgentMount, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=tree.repo, capture_output=True, text=True,
+                          check=True, timeout=60).stdout  # fmt: skip
+
+
+def test_leasefs_commit_commits_only_the_agents_own_files(tree: AgentMount) -> None:
+    run_as(tree, "bob", python("open('src/app.py', 'a').write('# bob\\n')"))
+    run_as(tree, "carol", ["sed", "-i", "s/project/carol's project/", "README.md"])
+    (tree.repo / "notes.txt").write_text("alice's notes\n")  # the mount's own agent
+    wait_for(lambda: (v := latest(tree, "README.md")) is not None and v.author.name == "carol",
+             what="carol's version")  # fmt: skip
+    done = run_as(tree, "bob", [sys.executable, "-m", "leasefs", "commit", "-m", "bob's part"])
+    assert "committed 1 file(s) of bob" in done.stdout, done.stdout
+    assert "left out README.md: last changed by carol" in done.stdout, done.stdout
+    assert git(tree, "show", "--name-only", "--format=%s", "HEAD").split() == [
+        "bob's", "part", "src/app.py"
+    ]  # fmt: skip
+    left = git(tree, "status", "--porcelain").splitlines()
+    assert sorted(left) == [" M README.md", "?? notes.txt"], left
+    assert (tree.repo / "README.md").read_text() == "# carol's project\n"
+    assert (tree.repo / "notes.txt").read_text() == "alice's notes\n"
+    again = run_as(tree, "bob", [sys.executable, "-m", "leasefs", "commit", "-m", "more"])
+    assert "nothing of bob's to commit" in again.stdout
+
+
+def test_destructive_git_commands_leave_files_another_agent_holds_untouched(
+    tree: AgentMount, background: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    app = tree.repo / "src" / "app.py"
+    go_on = tmp_path / "done"
+    holder = python(f"""
+        import os, time
+        with open("src/app.py", "a") as f:
+            f.write("# bob's work\\n")
+            f.flush()
+            while not os.path.exists({str(go_on)!r}):
+                time.sleep(0.05)
+    """)
+    bob = subprocess.Popen([sys.executable, "-m", "leasefs", "run", "--agent", "bob", "--",
+                            *holder], cwd=tree.repo, env=tree.env, text=True)  # fmt: skip
+    background.append(bob)
+    wait_for(lambda: holder_of(app) == "bob", what="bob's lease on src/app.py")
+    for command in (["git", "reset", "--hard"], ["git", "checkout", "--", "."],
+                    ["git", "stash"]):  # fmt: skip
+        result = run_as(tree, "carol", command, check=False)
+        assert app.read_text() == "print('v1')\n# bob's work\n", (command, result.stderr)
+        assert result.returncode != 0 and "busy" in result.stderr.lower(), (command, result)
+    go_on.touch()
+    assert bob.wait(RUN_TIMEOUT_S) == 0
