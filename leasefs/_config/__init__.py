@@ -1,12 +1,14 @@
 """Layer 1: configuration and local state, with no I/O beyond local files and processes.
 
 Settings declared as data with their sources (`_settings`), default names (`_identity`), the
-record of running mounts (`_registry`), member credentials from `leasefs join`
-(`_credentials`), settings `leasefs join` writes into a repository (`_repo_settings`), the environment of a
-`leasefs run` (`_run_env`), starting detached processes (`_detach`) and the hand-off checks named in
-``leasefs.toml`` (`_checks`). Imports `leasefs.wire` only.
+branch a tree has checked out (`_branch`), the record of running mounts (`_registry`),
+member credentials from `leasefs join` (`_credentials`), settings `leasefs join` writes into
+a repository (`_repo_settings`), the environment of a `leasefs run` (`_run_env`), starting
+detached processes (`_detach`) and the hand-off checks named in ``leasefs.toml``
+(`_checks`). Imports `leasefs.wire` only.
 """
 
+from ._branch import checked_out_branch as checked_out_branch
 from ._checks import configured_checks as configured_checks
 from ._checks import run_checks as run_checks
 from ._detach import StartFailed as StartFailed
@@ -32,6 +34,7 @@ __all__ = [
     "Setting",
     "SettingsError",
     "StartFailed",
+    "checked_out_branch",
     "configured_checks",
     "default_agent_name",
     "default_data_dir",

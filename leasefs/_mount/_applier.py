@@ -162,6 +162,16 @@ class Applier:
                 break  # the whole history was looked at
         return False
 
+    @property
+    def branch(self) -> str:
+        return self._branch
+
+    def switch_branch(self, branch: str) -> None:
+        """The tree's checked-out branch changed (git checkout, git switch): only versions
+        of ``branch`` are applied from now on. Versions of it recorded meanwhile are not
+        brought in by themselves: git just wrote the branch's files."""
+        self._branch = branch
+
     def add_local_agent(self, agent_id: int) -> None:
         """Another agent works in this very tree (`leasefs run`): its versions are its edits
         of these files, never to be applied over them."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import trio
 
 from .._client import Client, LeasefsError
-from .._config import _registry
+from .._config import _registry, checked_out_branch
 from .._fs import (
     FILES_BY_INODE,
     HandleTable,
@@ -33,7 +33,6 @@ from .._fs import (
     unmount,
 )
 from ..wire import (
-    DEFAULT_BRANCH,
     IDLE_GRACE_S,
     LEASE_TTL_S,
     WAIT_S,
@@ -70,7 +69,8 @@ from ._scope import Scope
 log = logging.getLogger("leasefs.mount")
 
 _SHUTDOWN_RELEASE_S = 60.0
-_PRIME_WAIT_S = 2.0  # how long the mount's readiness waits for the priming walk
+_PRIME_WAIT_S = 2.0
+_BRANCH_LOOK_S = 0.5  # how often the tree's HEAD is looked at, for a branch switch  # how long the mount's readiness waits for the priming walk
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class MountConfig:
     wait_s: float = WAIT_S
     ttl_s: float = LEASE_TTL_S
     idle_grace_s: float = IDLE_GRACE_S
-    branch: str = DEFAULT_BRANCH
+    branch: str | None = None  # None: the branch checked out in the tree, followed as it changes
     other_users: OtherUsers = OtherUsers.NONE
     file_handles: bool = False  # a handle per open(2), as a stock pyfuse3 must anyway
 
@@ -112,11 +112,12 @@ class MountDaemon:
                     tool="leasefs-mount",
                 )
                 scope = Scope(root_fd)
+                branch = config.branch or checked_out_branch(root_fd)
                 options = KeeperOptions(
                     ttl_s=config.ttl_s,
                     idle_grace_s=config.idle_grace_s,
                     wait_s=config.wait_s,
-                    branch=config.branch,
+                    branch=branch,
                 )
                 # Built once, in dependency order: the tables the filesystem shares first.
                 inodes = InodeTable(os.fstat(root_fd))
@@ -131,7 +132,7 @@ class MountDaemon:
                     client,
                     root_fd,
                     agent_id=registered.agent.id,
-                    branch=config.branch,
+                    branch=branch,
                     in_scope=scope.is_leased,
                     on_changed=KernelCaches(root_fd, inodes).invalidate_path,
                     waiting_for_lease=waiting_for_lease,
@@ -169,6 +170,8 @@ class MountDaemon:
                     await nursery.start(follower.run)
                     await nursery.start(keeper.run)
                     nursery.start_soon(self._watch_signals)
+                    if config.branch is None:
+                        nursery.start_soon(self._follow_branch, root_fd)
                     await nursery.start(serve_control, socket_path, self._control)
                     mounted = trio.Event()
                     nursery.start_soon(self._serve_fs, fs, mounted)
@@ -201,6 +204,21 @@ class MountDaemon:
         finally:
             record_path.unlink(missing_ok=True)
             os.close(root_fd)
+
+    async def _follow_branch(self, root_fd: int) -> None:
+        """Follow `git checkout`/`git switch` in the tree: from then on versions are recorded
+        on, and applied from, the branch now checked out (HEAD read underneath the mount)."""
+        parts = self._running
+        while True:
+            await trio.sleep(_BRANCH_LOOK_S)
+            now = await trio.to_thread.run_sync(checked_out_branch, root_fd)
+            was = parts.applier.branch
+            if now == was:
+                continue
+            log.info("branch %s checked out (was %s): versions follow it from now on", now, was)
+            parts.applier.switch_branch(now)
+            for agent in parts.agents.all():
+                agent.keeper.switch_branch(now)
 
     async def _prime(self, scope: Scope, done: trio.Event) -> None:
         """List the tree through the mount once, so the first `git status` finds the
@@ -364,6 +382,7 @@ class MountDaemon:
             pid=os.getpid(),
             agent=self.config.agent,
             agent_id=parts.agent_id,
+            branch=parts.applier.branch,
             workspace=self.config.workspace,
             coordinator=self.config.coordinator,
             coordinator_reachable=all(k.reachable for k in kept),

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Awaitable, Callable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -145,6 +145,12 @@ class LeaseKeeper:
             base_hash = await self._local_hash(path)
             if self.leases.adopt(path, base_hash, trio.current_time()):
                 self._wake_releaser.set()
+
+    def switch_branch(self, branch: str) -> None:
+        """The tree's checked-out branch changed: leases are asked for, and versions
+        recorded, on ``branch`` from now on."""
+        self.options = replace(self.options, branch=branch)
+        self._releaser.switch_branch(branch)
 
     def recall(self, path: str, token: int) -> None:
         """Someone waits for ``path``: give it back once it is quiet and not open for writing

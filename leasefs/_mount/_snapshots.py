@@ -64,6 +64,10 @@ class Releaser:
         self._branch = branch
         self._unreachable = unreachable
 
+    def switch_branch(self, branch: str) -> None:
+        """The tree's checked-out branch changed: versions are recorded on ``branch`` now."""
+        self._branch = branch
+
     async def give_back(self, leases: list[MountLease]) -> dict[str, Outcome]:
         """Snapshot every lease whose file changed, record them, release them."""
         outcomes = dict.fromkeys((lease.path for lease in leases), Outcome.RETRY)

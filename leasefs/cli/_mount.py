@@ -311,7 +311,8 @@ def _format_status(item: dict[str, Any]) -> str:
     if "error" in item:
         return f"{item['repo']}: {item['error']}"
     lines = [
-        f"{item['repo']}  agent {item['agent']} (id {item['agent_id']}), workspace {item['workspace']}",
+        f"{item['repo']}  agent {item['agent']} (id {item['agent_id']}), workspace "
+        f"{item['workspace']}, branch {item.get('branch', 'main')}",
         f"  coordinator {item['coordinator']}: "
         + ("reachable" if item["coordinator_reachable"] else "UNREACHABLE (writes in scope fail)")
         + ("; events live" if item["events_connected"] else "; events reconnecting")

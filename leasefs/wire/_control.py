@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from ._base import WIRE_CONFIG, WireModel
+from ._defaults import DEFAULT_BRANCH
 
 
 class StatusRequest(WireModel):
@@ -95,6 +96,7 @@ class MountStatus(WireModel):
     workspace: str
     coordinator: str
     coordinator_reachable: bool
+    branch: str = DEFAULT_BRANCH  # the branch whose versions this mount records and applies
     events_connected: bool
     held: list[HeldStatus]
     waiters: dict[str, list[str]]

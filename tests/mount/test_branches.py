@@ -1,0 +1,60 @@
+"""Clones on different branches: versions stay on their branch, leases do not (two branches
+editing one file is tomorrow's merge conflict), and a mount follows `git switch`."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import AgentMount, run, wait_for
+from tests.mount.conftest import MountFactory
+
+
+def status(mount: AgentMount) -> dict[str, object]:
+    answer: dict[str, object] = json.loads(
+        mount.leasefs("status", "--json", str(mount.repo)).stdout
+    )[0]
+    return answer
+
+
+def test_versions_stay_on_their_branch_leases_do_not_and_a_switch_is_followed(
+    mount_agent: MountFactory, origin: Path, tmp_path: Path
+) -> None:
+    seed = tmp_path / "bob"  # bob works on branch feature (same files, one commit more)
+    run("git", "clone", "-q", origin, seed)
+    run("git", "switch", "-q", "-c", "feature", cwd=seed)
+    run("git", "-c", "user.email=b@x", "-c", "user.name=b", "commit", "-q", "--allow-empty",
+        "-m", "feature starts", cwd=seed)  # fmt: skip
+    alice = mount_agent("alice", "--idle-grace", "60")
+    bob = mount_agent("bob", "--wait", "0")
+    assert status(alice)["branch"] == "main" and status(bob)["branch"] == "feature"
+    assert "branch feature" in bob.leasefs("status", str(bob.repo)).stdout
+
+    app = "src/app.py"
+    with open(alice.repo / app, "a") as f:
+        f.write("alice on main\n")
+    # The lease is the workspace's, whatever the branch: bob cannot take it meanwhile.
+    with pytest.raises(OSError) as refused:
+        (bob.repo / app).write_text("bob on feature\n")
+    assert refused.value.errno == errno.EBUSY
+    alice.leasefs("release", str(alice.repo / app))
+    # Free now; bob's grant brings no version of main: his file stays his branch's.
+    with open(bob.repo / app, "a") as f:
+        f.write("bob on feature\n")
+    assert (bob.repo / app).read_text() == "print('v1')\nbob on feature\n"
+    bob.leasefs("release", str(bob.repo / app))
+    with open(alice.repo / app, "a") as f:
+        f.write("alice again\n")
+    assert (alice.repo / app).read_text() == "print('v1')\nalice on main\nalice again\n"
+    alice.leasefs("release", str(alice.repo / app))
+
+    run("git", "switch", "-q", "main", cwd=bob.repo)
+    wait_for(lambda: status(bob)["branch"] == "main", what="bob's mount following git switch")
+    (alice.repo / "src" / "fresh.py").write_text("print('new on main')\n")
+    alice.leasefs("release", str(alice.repo / "src" / "fresh.py"))
+    wait_for(lambda: (bob.repo / "src" / "fresh.py").exists(), what="main's version in bob's tree")
+    assert (bob.repo / "src" / "fresh.py").read_text() == "print('new on main')\n"
+    assert (bob.repo / app).read_text() == "print('v1')\nbob on feature\n"  # git's, untouched
