@@ -14,9 +14,10 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Set
+from collections.abc import Awaitable, Callable, Set
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -55,6 +56,7 @@ from ..wire import (
 )
 from ._applier import Applier
 from ._bypass import Bypasser, find_bypassers
+from ._checkout import git_is_busy, matching_head
 from ._control import serve_control
 from ._follower import Follower
 from ._keeper import KeeperOptions, LeaseKeeper, OpenForWriting
@@ -70,7 +72,9 @@ log = logging.getLogger("leasefs.mount")
 
 _SHUTDOWN_RELEASE_S = 60.0
 _PRIME_WAIT_S = 2.0
-_BRANCH_LOOK_S = 0.5  # how often the tree's HEAD is looked at, for a branch switch  # how long the mount's readiness waits for the priming walk
+_BRANCH_LOOK_S = 0.5  # how often the tree's HEAD is looked at, for a branch switch
+_GIT_BUSY_WAIT_S = 10.0  # how long releases wait for a git command rewriting the tree
+_GIT_BUSY_LOOK_S = 0.05  # how long the mount's readiness waits for the priming walk
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class MountDaemon:
         self.config = config
         self._shutdown = trio.Event()
         self.bypassers_at_start: list[Bypasser] = []
+        self._branch_lock = trio.Lock()
 
     async def serve(self, on_ready: Callable[[MountStatus], None] | None = None) -> None:
         config = self.config
@@ -140,7 +145,12 @@ class MountDaemon:
                 )
                 file_handles = config.file_handles or not FILES_BY_INODE
                 self._parts = _KeeperParts(
-                    root_fd, applier, options, handles if file_handles else None, real_repo
+                    root_fd,
+                    applier,
+                    options,
+                    handles if file_handles else None,
+                    real_repo,
+                    before_release=partial(self._settle_tree, root_fd),
                 )
                 own = LocalAgent(
                     name=config.agent,
@@ -206,19 +216,44 @@ class MountDaemon:
             os.close(root_fd)
 
     async def _follow_branch(self, root_fd: int) -> None:
-        """Follow `git checkout`/`git switch` in the tree: from then on versions are recorded
-        on, and applied from, the branch now checked out (HEAD read underneath the mount)."""
-        parts = self._running
+        """Follow `git checkout`/`git switch` in the tree (HEAD read underneath the mount)."""
         while True:
             await trio.sleep(_BRANCH_LOOK_S)
+            await self._check_branch(root_fd)
+
+    async def _check_branch(self, root_fd: int) -> None:
+        """From a branch switch on, versions are recorded on, and applied from, the branch
+        now checked out; the files the checkout rewrote are git's, not edits (`_checkout`)."""
+        if self.config.branch is not None:
+            return  # pinned by whoever made the mount
+        async with self._branch_lock:
+            parts = self._running
             now = await trio.to_thread.run_sync(checked_out_branch, root_fd)
             was = parts.applier.branch
             if now == was:
-                continue
-            log.info("branch %s checked out (was %s): versions follow it from now on", now, was)
+                return
+            agents = parts.agents.all()
+            held = [lease.path for a in agents for lease in a.keeper.held() if not lease.is_folder]
+            checked_out = await trio.to_thread.run_sync(matching_head, root_fd, held)
+            for agent in agents:
+                for path, content in checked_out.items():
+                    agent.keeper.leases.rebase(path, content)
+            log.info(
+                "branch %s checked out (was %s): versions follow it from now on; %d held "
+                "file(s) hold just what git checked out and go back without a version",
+                now, was, len(checked_out),
+            )  # fmt: skip
             parts.applier.switch_branch(now)
-            for agent in parts.agents.all():
+            for agent in agents:
                 agent.keeper.switch_branch(now)
+
+    async def _settle_tree(self, root_fd: int) -> None:
+        """Before leases go back: let a git command rewriting the tree finish (a while at
+        most), then see whether it switched branches."""
+        with trio.move_on_after(_GIT_BUSY_WAIT_S):
+            while await trio.to_thread.run_sync(git_is_busy, root_fd):  # noqa: ASYNC110
+                await trio.sleep(_GIT_BUSY_LOOK_S)  # git's lock file is all there is to watch
+        await self._check_branch(root_fd)
 
     async def _prime(self, scope: Scope, done: trio.Event) -> None:
         """List the tree through the mount once, so the first `git status` finds the
@@ -432,6 +467,7 @@ class _KeeperParts:
     options: KeeperOptions
     handles: HandleTable | None  # with file handles: the table of open writers
     repo: Path
+    before_release: Callable[[], Awaitable[None]]
 
     def keeper(self, client: Client, acts_for: Callable[[int], bool]) -> LeaseKeeper:
         """A keeper for the agent of ``client``, whose processes ``acts_for`` picks out."""
@@ -447,6 +483,7 @@ class _KeeperParts:
             self.options,
             open_for_writing=writers,
             leases=MountLeases(self.options.timing),
+            before_release=self.before_release,
         )
 
 

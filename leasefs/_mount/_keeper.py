@@ -85,14 +85,17 @@ class LeaseKeeper:
         options: KeeperOptions,
         open_for_writing: OpenForWriting,
         leases: MountLeases | None = None,
+        before_release: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """``leases``: the rules' state, when the applier must see it too (which paths are
-        being acquired); a fresh one otherwise."""
+        being acquired); a fresh one otherwise. ``before_release``: awaited before leases go
+        back (the tree settles: a git checkout under way ends, a branch switch is seen)."""
         self._client = client
         self._root_fd = root_fd
         self._applier = applier
         self.options = options
         self.open_for_writing = open_for_writing
+        self._before_release = before_release
         self.leases = leases if leases is not None else MountLeases(options.timing)
         self._releaser = Releaser(
             client, root_fd, applier, branch=options.branch, unreachable=self._unreachable
@@ -403,6 +406,8 @@ class LeaseKeeper:
         A path whose release could not reach the coordinator stays held and is tried again
         after the idle grace; one whose lease was lost meanwhile is dropped (its file stays).
         """
+        if self._before_release is not None:
+            await self._before_release()
         chosen = self.leases.releasing(paths)
         for lease in chosen:
             self._released[lease.path] = trio.Event()

@@ -275,6 +275,13 @@ class MountLeases:
             self._early_recalls[path] = token
         return False
 
+    def rebase(self, path: str, base_hash: str | None) -> None:
+        """``path``'s content is what git just checked out, not an edit: it is the lease's
+        base from now on (given back without a version unless changed again)."""
+        lease = self._held.get(path)
+        if lease is not None and not lease.is_folder:
+            lease.base_hash = base_hash
+
     def writer_closed(self, path: str, now: float) -> bool:
         """A write handle on ``path`` closed (seen only with file handles): its grace starts
         now. True if the releaser must wake for it."""

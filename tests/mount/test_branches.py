@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import trio
 
+from leasefs import Client
+from leasefs.wire import Version
 from tests.helpers import AgentMount, run, wait_for
 from tests.mount.conftest import MountFactory
 
@@ -58,3 +61,47 @@ def test_versions_stay_on_their_branch_leases_do_not_and_a_switch_is_followed(
     wait_for(lambda: (bob.repo / "src" / "fresh.py").exists(), what="main's version in bob's tree")
     assert (bob.repo / "src" / "fresh.py").read_text() == "print('new on main')\n"
     assert (bob.repo / app).read_text() == "print('v1')\nbob on feature\n"  # git's, untouched
+
+
+def test_a_branch_switch_is_gits_not_an_edit(
+    mount_agent: MountFactory, origin: Path, tmp_path: Path
+) -> None:
+    """`git switch` rewrites files through the mount; none of it becomes a version, on either
+    branch, and the other mount on main keeps its files. An edit after it is a version."""
+    seed = tmp_path / "bob"
+    run("git", "clone", "-q", origin, seed)
+    run("git", "switch", "-q", "-c", "feature", cwd=seed)
+    (seed / "README.md").write_text("# feature readme\n")
+    (seed / "src" / "feature.py").write_text("print('feature')\n")
+    run("git", "add", ".", cwd=seed)
+    run("git", "-c", "user.email=b@x", "-c", "user.name=b", "commit", "-q", "-m", "feature",
+        cwd=seed)  # fmt: skip
+    run("git", "switch", "-q", "main", cwd=seed)
+    alice = mount_agent("alice")
+    bob = mount_agent("bob")
+    assert status(bob)["branch"] == "main"
+
+    run("git", "switch", "-q", "feature", cwd=bob.repo)  # through bob's mount
+    wait_for(lambda: status(bob)["branch"] == "feature", what="bob's mount following the switch")
+    wait_for(lambda: not status(bob)["held"], what="the checkout's leases going back")
+    record = bob.record()
+    assert record is not None
+
+    async def versions() -> dict[tuple[str, str], Version | None]:
+        async with Client(record.coordinator, record.token) as client:
+            return {(path, branch): await client.latest_version(path, branch=branch)
+                    for path in ("README.md", "src/feature.py")
+                    for branch in ("main", "feature")}  # fmt: skip
+
+    assert set(trio.run(versions).values()) == {None}
+    assert (alice.repo / "README.md").read_text() == "# project\n"
+    assert not (alice.repo / "src" / "feature.py").exists()
+    assert run("git", "status", "--porcelain", cwd=bob.repo).stdout == ""
+
+    with open(bob.repo / "README.md", "a") as f:
+        f.write("bob's edit on feature\n")
+    bob.leasefs("release", str(bob.repo / "README.md"))
+    found = trio.run(versions)
+    assert found[("README.md", "main")] is None
+    edit = found[("README.md", "feature")]
+    assert edit is not None and edit.author.name == "bob"

@@ -1,0 +1,100 @@
+"""Telling a git checkout's file changes from an agent's edits.
+
+`git switch` rewrites the tree's files through the mount, so their leases are taken like any
+write. But that content is the branch's, committed already: recorded as this agent's versions
+it would stream into every other mount as an edit. So when the branch changes, each held file
+whose content is now exactly the new HEAD's is *rebased*: its lease's base becomes that
+content, and it goes back without a version unless the agent changes it again. While git
+holds ``.git/index.lock`` (a checkout, reset or merge under way) nothing is given back yet.
+
+Everything is read underneath the mount: files through the daemon's directory descriptor,
+git's objects through ``/proc/<daemon>/fd/<that descriptor>`` (a magic link to the real
+directory), so the serving thread never waits on its own mount.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Sequence
+
+__all__ = ["git_is_busy", "matching_head"]
+
+_GIT_TIMEOUT_S = 60.0
+
+
+def _underneath(root_fd: int) -> str:
+    return f"/proc/{os.getpid()}/fd/{root_fd}"
+
+
+def git_dir(root_fd: int) -> str | None:
+    """The tree's git directory, as a path that does not go through the mount."""
+    base = _underneath(root_fd)
+    dot_git = os.path.join(base, ".git")
+    if os.path.isdir(dot_git):
+        return dot_git
+    try:
+        with open(dot_git, encoding="utf-8") as f:
+            pointer = f.read().strip()
+    except OSError:
+        return None
+    if not pointer.startswith("gitdir:"):
+        return None
+    target = pointer.removeprefix("gitdir:").strip()
+    return target if os.path.isabs(target) else os.path.join(base, target)
+
+
+def git_is_busy(root_fd: int) -> bool:
+    """A git command is rewriting the tree or its index right now."""
+    found = git_dir(root_fd)
+    return found is not None and os.path.exists(os.path.join(found, "index.lock"))
+
+
+def _git_blob_and_sha256(root_fd: int, path: str) -> tuple[str, str] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=root_fd)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    return blob, hashlib.sha256(data).hexdigest()
+
+
+def _head_blobs(found: str, paths: Sequence[str]) -> dict[str, str]:
+    try:
+        listed = subprocess.run(
+            ["git", "--git-dir", found, "ls-tree", "-z", "--full-tree", "HEAD", "--", *paths],
+            capture_output=True, check=True, timeout=_GIT_TIMEOUT_S,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    blobs: dict[str, str] = {}
+    for entry in listed.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 3 and fields[1] == b"blob":
+            blobs[name.decode("utf-8", "surrogateescape")] = fields[2].decode()
+    return blobs
+
+
+def matching_head(root_fd: int, paths: Sequence[str]) -> dict[str, str | None]:
+    """Of ``paths``, those whose file is exactly what HEAD has (or, absent from HEAD, is
+    absent here too), with the sha256 of that content (None: no file). Blocking."""
+    found = git_dir(root_fd)
+    if found is None or not paths:
+        return {}
+    blobs = _head_blobs(found, paths)
+    matching: dict[str, str | None] = {}
+    for path in paths:
+        local = _git_blob_and_sha256(root_fd, path)
+        if local is None:
+            if path not in blobs:
+                matching[path] = None
+        elif blobs.get(path) == local[0]:
+            matching[path] = local[1]
+    return matching
