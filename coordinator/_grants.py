@@ -73,12 +73,21 @@ def try_grant(
         tx.upsert_lease(row)
         rows.append(row)
     latest = tx.latest_versions(ws, request.paths, request.branch)
-    agents = tx.agents_by_ids([request.agent_id, *(v.agent_id for v in latest.values())])
+    files = [p for p in request.paths if not is_folder(p)]
+    other_branches = tx.latest_versions_elsewhere(ws, files, request.branch)
+    authors = [v.agent_id for v in latest.values()]
+    authors += [v.agent_id for found in other_branches.values() for v in found]
+    agents = tx.agents_by_ids([request.agent_id, *authors])
     versions = {
         path: (version_model(latest[path], agents) if path in latest else None)
         for path in request.paths
     }
-    return LeaseGrant(leases=[lease_model(r, agents) for r in rows], versions=versions)
+    elsewhere = {
+        path: [version_model(v, agents) for v in found] for path, found in other_branches.items()
+    }
+    return LeaseGrant(
+        leases=[lease_model(r, agents) for r in rows], versions=versions, elsewhere=elsewhere
+    )
 
 
 def folder_is_free(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._client import TooManyRequests as TooManyRequests
     from ._client import Unauthorized as Unauthorized
     from ._client import acting_client as acting_client
+    from ._client import mount_status as mount_status
     from ._client import release_now as release_now
     from ._client import resolve_identity as resolve_identity
     from ._config import run_checks as run_checks
@@ -70,6 +71,7 @@ _LAZY = {
     "TooManyRequests": "._client",
     "Unauthorized": "._client",
     "acting_client": "._client",
+    "mount_status": "._client",
     "release_now": "._client",
     "resolve_identity": "._client",
     "run_checks": "._config",
@@ -108,6 +110,7 @@ __all__ = [
     "__version__",
     "acting_client",
     "check_repo_path",
+    "mount_status",
     "release_now",
     "resolve_identity",
     "run_checks",

@@ -24,6 +24,9 @@ class PathReport(BaseModel):
     history: list[Version]
     overlapping_work: list[Work]
     memories: list[Memory]
+    # Another branch changed it since it and this tree's branch met (said when this mount
+    # was granted it): "api.txt was changed on main by alice (version 12)".
+    other_branches: list[str] = []
 
 
 class CheckReport(BaseModel):

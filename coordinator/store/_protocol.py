@@ -340,6 +340,12 @@ class Tx(TeamTx, AccessTx, Protocol):
     def latest_versions(
         self, workspace_id: int, paths: Sequence[str], branch: str
     ) -> dict[str, VersionRow]: ...
+    def latest_versions_elsewhere(
+        self, workspace_id: int, paths: Sequence[str], branch: str
+    ) -> dict[str, list[VersionRow]]:
+        """Per path, the latest version on each branch but ``branch`` (newest first)."""
+        ...
+
     def version_history(
         self, workspace_id: int, path: str, branch: str, limit: int
     ) -> list[VersionRow]: ...

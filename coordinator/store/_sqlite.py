@@ -33,6 +33,7 @@ from ._sqlite_team import SqliteTeamQueries
 T = TypeVar("T")
 
 _LEASE_COLUMNS = "workspace_id, path, agent_id, token, acquired_at, expires_at, ttl_s, work"
+_ELSEWHERE_BRANCHES = 5  # other branches named per path in a grant, at most
 _VERSION_COLUMNS = "id, workspace_id, path, branch, hash, deleted, base_hash, size, mode, token, agent_id, created_at"
 
 
@@ -260,6 +261,21 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
             agent_id,
             now,
         )
+
+    def latest_versions_elsewhere(
+        self, workspace_id: int, paths: Sequence[str], branch: str
+    ) -> dict[str, list[VersionRow]]:
+        found: dict[str, list[VersionRow]] = {}
+        for path in paths:
+            rows = self._all(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE id IN (SELECT MAX(id) FROM "
+                "versions WHERE workspace_id = ? AND path = ? AND branch != ? GROUP BY branch)"
+                f" ORDER BY id DESC LIMIT {_ELSEWHERE_BRANCHES}",
+                (workspace_id, path, branch),
+            )
+            if rows:
+                found[path] = [_version(row) for row in rows]
+        return found
 
     def latest_versions(
         self, workspace_id: int, paths: Sequence[str], branch: str

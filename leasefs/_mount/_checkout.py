@@ -19,7 +19,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-__all__ = ["git_is_busy", "matching_head"]
+__all__ = ["git_is_busy", "matching_head", "merge_base_time"]
 
 _GIT_TIMEOUT_S = 60.0
 
@@ -98,3 +98,25 @@ def matching_head(root_fd: int, paths: Sequence[str]) -> dict[str, str | None]:
         elif blobs.get(path) == local[0]:
             matching[path] = local[1]
     return matching
+
+
+def merge_base_time(root_fd: int, branch: str) -> float | None:
+    """When the tree's HEAD and ``branch`` (local, else origin's) last met: the commit time of
+    their merge base; None if git does not know the branch here. Blocking."""
+    found = git_dir(root_fd)
+    if found is None:
+        return None
+    for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+        try:
+            base = subprocess.run(
+                ["git", "--git-dir", found, "merge-base", "HEAD", ref],
+                capture_output=True, text=True, check=True, timeout=_GIT_TIMEOUT_S,
+            ).stdout.strip()  # fmt: skip
+            shown = subprocess.run(
+                ["git", "--git-dir", found, "show", "-s", "--format=%ct", base],
+                capture_output=True, text=True, check=True, timeout=_GIT_TIMEOUT_S,
+            ).stdout.strip()  # fmt: skip
+            return float(shown)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            continue
+    return None

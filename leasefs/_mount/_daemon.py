@@ -442,6 +442,7 @@ class MountDaemon:
             lookups_served=served.lookups_served,
             conflicts=[ConflictStatus(**vars(c)) for c in applied.conflicts],
             bypassers=[str(b) for b in bypassers],
+            notices=[n for agent in agents for n in agent.keeper.notices],
             run_agents=[
                 RunAgentStatus(
                     agent=agent.name,

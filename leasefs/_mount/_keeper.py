@@ -14,7 +14,8 @@ import errno
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, Sequence, Set
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 
 import trio
@@ -33,6 +34,7 @@ from ..wire import (
 )
 from . import _backing
 from ._applier import Applier
+from ._checkout import merge_base_time
 from ._errnos import LeaseRefused, refusal
 from ._lease_machine import LeaseTiming, MountLease, MountLeases
 from ._snapshots import Outcome, Releaser
@@ -44,6 +46,7 @@ OpenForWriting = Callable[[], Awaitable[Set[str]]]
 enough to go back otherwise)."""
 
 _APPLY_WAIT_S = 2.0
+_NOTICES_KEPT = 20
 """How long a granted request waits for an incoming version being moved in on its path. The
 move goes through the mount, and the kernel may be holding it back behind the very request
 that waits (which holds the file's locks): past this, the request is refused instead."""
@@ -96,6 +99,7 @@ class LeaseKeeper:
         self.options = options
         self.open_for_writing = open_for_writing
         self._before_release = before_release
+        self.notices: deque[str] = deque(maxlen=_NOTICES_KEPT)  # files other branches changed
         self.leases = leases if leases is not None else MountLeases(options.timing)
         self._releaser = Releaser(
             client, root_fd, applier, branch=options.branch, unreachable=self._unreachable
@@ -247,6 +251,7 @@ class LeaseKeeper:
                 raise refusal(exc) from exc
             self._reachable = True
             self.leases.answered(sent_at)
+            self._notice_elsewhere(grant.elsewhere)
             try:
                 for lease in grant.leases:
                     await self._take(lease, grant.versions.get(lease.path))
@@ -272,6 +277,26 @@ class LeaseKeeper:
             else:
                 with trio.CancelScope(shield=True):
                     await self._settle_deferred(paths, granted)
+
+    def _notice_elsewhere(self, elsewhere: Mapping[str, list[Version]]) -> None:
+        """Files just granted that another branch changed since it and this one met: say so
+        (log, `leasefs status`), in the background (git is asked when they met)."""
+        if elsewhere and self._background is not None:
+            self._background.start_soon(self._record_notices, dict(elsewhere))
+
+    async def _record_notices(self, elsewhere: Mapping[str, list[Version]]) -> None:
+        for path, versions in elsewhere.items():
+            for version in versions:
+                met = await trio.to_thread.run_sync(merge_base_time, self._root_fd, version.branch)
+                if met is not None and version.created_at <= met:
+                    continue  # in both branches' history already
+                text = (
+                    f"{path} was changed on {version.branch} by {version.author.name} "
+                    f"(version {version.id})"
+                )
+                log.warning("%s: changing it on %s too is a merge conflict to come", text,
+                            self.options.branch)  # fmt: skip
+                self.notices.append(text)
 
     async def _settle_deferred(self, paths: list[str], granted: bool) -> None:
         try:

@@ -354,6 +354,8 @@ def _format_status(item: dict[str, Any]) -> str:
             f"  CONFLICT {c['path']}: kept local; {c['author']}'s version {c['version_id']} "
             + (f"saved as {c['copy_path']}" if c["copy_path"] else "(a deletion) not applied")
         )
+    for notice in item.get("notices", []):
+        lines.append(f"  NOTICE {notice}: changing it here too is a merge conflict to come")
     for b in item["bypassers"]:
         lines.append(f"  BYPASSING: {b} sees the real files underneath")
     return "\n".join(lines)

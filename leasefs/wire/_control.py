@@ -107,6 +107,9 @@ class MountStatus(WireModel):
     conflicts: list[ConflictStatus]
     bypassers: list[str]
     run_agents: list[RunAgentStatus] = Field(default_factory=list)
+    # Files granted here that another branch changed since the two met ("api.txt was
+    # changed on main by alice (version 12)"), newest last.
+    notices: list[str] = Field(default_factory=list)
 
 
 class StatusAnswer(WireModel):

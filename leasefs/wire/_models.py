@@ -235,10 +235,12 @@ class Version(_Model):
 
 
 class LeaseGrant(_Model):
-    """Granted leases and the latest version of each path, to edit on top of it."""
+    """Granted leases and the latest version of each path, to edit on top of it; and, where
+    other branches changed a path, the latest version on each (tomorrow's merge conflict)."""
 
     leases: list[Lease]
     versions: dict[str, Version | None]
+    elsewhere: dict[str, list[Version]] = {}
 
 
 class RenewRequest(_Model):

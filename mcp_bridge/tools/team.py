@@ -1,6 +1,11 @@
 """The team's state: the briefing to start with, who holds and touches which paths, and
 which team (workspace) this session acts for."""
 
+import contextlib
+
+import anyio
+
+from leasefs import ControlError, mount_status
 from leasefs.wire import Briefing, any_overlap
 
 from .._bridge import Bridge
@@ -20,6 +25,10 @@ async def check(bridge: Bridge, paths: PathList) -> CheckReport:
     touch it and memories about it. Changes nothing."""
     statuses = await bridge.client.holders(paths)
     active = await bridge.client.list_work(["active"])
+    notices: list[str] = []
+    if (socket := bridge.identity.mount_socket) is not None:
+        with contextlib.suppress(ControlError):  # the mount went away: the rest stands
+            notices = (await anyio.to_thread.run_sync(mount_status, socket)).notices
     reports = []
     for status in statuses:
         history = await bridge.client.history(status.path, limit=5)
@@ -32,6 +41,7 @@ async def check(bridge: Bridge, paths: PathList) -> CheckReport:
                 history=history,
                 overlapping_work=[w for w in active if any_overlap(w.paths, [status.path])],
                 memories=await bridge.client.recall(paths=[status.path], limit=5),
+                other_branches=[n for n in notices if n.startswith(f"{status.path} was changed")],
             )
         )
     return CheckReport(paths=reports)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import errno
 import json
+import re
+import sys
 from pathlib import Path
 
 import pytest
 import trio
+from mcp import Client as McpClient
+from mcp import StdioServerParameters
 
 from leasefs import Client
 from leasefs.wire import Version
@@ -21,6 +25,17 @@ def status(mount: AgentMount) -> dict[str, object]:
         mount.leasefs("status", "--json", str(mount.repo)).stdout
     )[0]
     return answer
+
+
+async def mcp_check(mount: AgentMount, path: str) -> list[str]:
+    """What `leasefs_check` of an MCP session in the mount says of other branches."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "leasefs", "mcp"],
+                                   env=mount.env, cwd=mount.repo)  # fmt: skip
+    async with McpClient(params, read_timeout_seconds=60) as session:
+        checked = await session.call_tool("leasefs_check", {"paths": [path]})
+    assert not checked.is_error and checked.structured_content is not None, checked.content
+    found: list[str] = checked.structured_content["paths"][0]["other_branches"]
+    return found
 
 
 def test_versions_stay_on_their_branch_leases_do_not_and_a_switch_is_followed(
@@ -48,6 +63,15 @@ def test_versions_stay_on_their_branch_leases_do_not_and_a_switch_is_followed(
     with open(bob.repo / app, "a") as f:
         f.write("bob on feature\n")
     assert (bob.repo / app).read_text() == "print('v1')\nbob on feature\n"
+    # ...but bob hears that main changed it since the branches met: a merge conflict to come.
+    notice = re.compile(r"src/app\.py was changed on main by alice \(version \d+\)")
+    wait_for(lambda: any(notice.fullmatch(n) for n in status(bob)["notices"]),  # type: ignore[attr-defined]
+             what="the notice in bob's status")  # fmt: skip
+    assert (
+        "NOTICE src/app.py was changed on main by alice"
+        in bob.leasefs("status", str(bob.repo)).stdout
+    )
+    assert any(notice.fullmatch(n) for n in trio.run(mcp_check, bob, app)), "not in MCP check"
     bob.leasefs("release", str(bob.repo / app))
     with open(alice.repo / app, "a") as f:
         f.write("alice again\n")
