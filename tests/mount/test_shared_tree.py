@@ -77,26 +77,38 @@ def holder_of(path: Path) -> str | None:
         return None
 
 
+def hold_open(
+    tree: AgentMount,
+    agent: str,
+    path: Path,
+    line: str,
+    until: Path,
+    background: list[subprocess.Popen[str]],
+    tool: str = "",
+) -> subprocess.Popen[str]:
+    """`leasefs run` of ``agent`` appending ``line`` to ``path`` and keeping the file open for
+    writing (so the lease stays its own) until ``until`` exists."""
+    holder = python(f"""
+        import os, time
+        with open({str(path)!r}, "a") as f:
+            f.write({line!r})
+            f.flush()
+            while not os.path.exists({str(until)!r}):
+                time.sleep(0.05)
+    """)
+    tools = ["--tool", tool] if tool else []
+    command = [sys.executable, "-m", "leasefs", "run", "--agent", agent, *tools, "--", *holder]
+    proc = subprocess.Popen(command, cwd=tree.repo, env=tree.env, text=True)
+    background.append(proc)
+    return proc
+
+
 def test_agents_in_one_tree_hold_files_exclusively_and_record_versions_as_themselves(
     tree: AgentMount, background: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     app = tree.repo / "src" / "app.py"
     go_on = tmp_path / "bob-may-finish"
-    # bob keeps src/app.py open for writing until told to finish: his lease stays his.
-    holder = python(f"""
-        import os, time
-        with open("src/app.py", "a") as f:
-            f.write("print('bob')\\n")
-            f.flush()
-            while not os.path.exists({str(go_on)!r}):
-                time.sleep(0.05)
-    """)
-    bob = subprocess.Popen(
-        [sys.executable, "-m", "leasefs", "run", "--agent", "bob", "--tool", "claude-code",
-         "--", *holder],
-        cwd=tree.repo, env=tree.env, text=True,
-    )  # fmt: skip
-    background.append(bob)
+    bob = hold_open(tree, "bob", app, "print('bob')\n", go_on, background, "claude-code")
     wait_for(lambda: holder_of(app) == "bob", what="bob's lease on src/app.py")
 
     # The mount's own agent (this test) and a third agent are refused, and change nothing.
@@ -244,17 +256,7 @@ def test_destructive_git_commands_leave_files_another_agent_holds_untouched(
 ) -> None:
     app = tree.repo / "src" / "app.py"
     go_on = tmp_path / "done"
-    holder = python(f"""
-        import os, time
-        with open("src/app.py", "a") as f:
-            f.write("# bob's work\\n")
-            f.flush()
-            while not os.path.exists({str(go_on)!r}):
-                time.sleep(0.05)
-    """)
-    bob = subprocess.Popen([sys.executable, "-m", "leasefs", "run", "--agent", "bob", "--",
-                            *holder], cwd=tree.repo, env=tree.env, text=True)  # fmt: skip
-    background.append(bob)
+    bob = hold_open(tree, "bob", app, "# bob's work\n", go_on, background)
     wait_for(lambda: holder_of(app) == "bob", what="bob's lease on src/app.py")
     for command in (["git", "reset", "--hard"], ["git", "checkout", "--", "."],
                     ["git", "stash"]):  # fmt: skip
