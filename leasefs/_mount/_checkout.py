@@ -19,7 +19,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-__all__ = ["git_is_busy", "matching_head", "merge_base_time"]
+__all__ = ["git_lock", "matching_head", "merge_base_time"]
 
 _GIT_TIMEOUT_S = 60.0
 
@@ -45,10 +45,18 @@ def git_dir(root_fd: int) -> str | None:
     return target if os.path.isabs(target) else os.path.join(base, target)
 
 
-def git_is_busy(root_fd: int) -> bool:
-    """A git command is rewriting the tree or its index right now."""
+def git_lock(root_fd: int) -> tuple[int, int] | None:
+    """Git's index lock, if a git command is rewriting the tree or its index right now: its
+    inode and modification time (the same pair again is the same lock, perhaps a stale one
+    a killed git left)."""
     found = git_dir(root_fd)
-    return found is not None and os.path.exists(os.path.join(found, "index.lock"))
+    if found is None:
+        return None
+    try:
+        st = os.stat(os.path.join(found, "index.lock"))
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _git_blob_and_sha256(root_fd: int, path: str) -> tuple[str, str] | None:

@@ -56,7 +56,7 @@ from ..wire import (
 )
 from ._applier import Applier
 from ._bypass import Bypasser, find_bypassers
-from ._checkout import git_is_busy, matching_head
+from ._checkout import git_lock, matching_head
 from ._control import serve_control
 from ._follower import Follower
 from ._keeper import KeeperOptions, LeaseKeeper, OpenForWriting
@@ -97,6 +97,7 @@ class MountDaemon:
         self._shutdown = trio.Event()
         self.bypassers_at_start: list[Bypasser] = []
         self._branch_lock = trio.Lock()
+        self._stale_git_lock: tuple[int, int] | None = None
 
     async def serve(self, on_ready: Callable[[MountStatus], None] | None = None) -> None:
         config = self.config
@@ -250,9 +251,18 @@ class MountDaemon:
     async def _settle_tree(self, root_fd: int) -> None:
         """Before leases go back: let a git command rewriting the tree finish (a while at
         most), then see whether it switched branches."""
-        with trio.move_on_after(_GIT_BUSY_WAIT_S):
-            while await trio.to_thread.run_sync(git_is_busy, root_fd):  # noqa: ASYNC110
+        lock: tuple[int, int] | None = None
+        with trio.move_on_after(_GIT_BUSY_WAIT_S) as waited:
+            while (lock := await trio.to_thread.run_sync(git_lock, root_fd)) is not None:
+                if lock == self._stale_git_lock:
+                    break  # waited for this one before: not again for every release
                 await trio.sleep(_GIT_BUSY_LOOK_S)  # git's lock file is all there is to watch
+        if waited.cancelled_caught and lock is not None:
+            self._stale_git_lock = lock
+            log.warning(
+                "git's index.lock stayed for %.0f s (a git killed midway?): leases go back "
+                "anyway; remove .git/index.lock if no git runs", _GIT_BUSY_WAIT_S,
+            )  # fmt: skip
         await self._check_branch(root_fd)
 
     async def _prime(self, scope: Scope, done: trio.Event) -> None:

@@ -129,3 +129,21 @@ def test_a_branch_switch_is_gits_not_an_edit(
     assert found[("README.md", "main")] is None
     edit = found[("README.md", "feature")]
     assert edit is not None and edit.author.name == "bob"
+
+
+def test_a_stale_git_lock_holds_releases_back_once_and_says_so(mount_agent: MountFactory) -> None:
+    alice = mount_agent("alice")
+    (alice.repo / ".git" / "index.lock").write_text("")  # a git killed midway leaves this
+    record = alice.record()
+    assert record is not None
+
+    async def latest() -> Version | None:
+        async with Client(record.coordinator, record.token) as client:
+            return await client.latest_version("src/app.py")
+
+    for n in (1, 2):
+        (alice.repo / "src" / "app.py").write_text(f"print({n})\n")
+        alice.leasefs("release", str(alice.repo / "src" / "app.py"))
+        version = trio.run(latest)
+        assert version is not None and version.size == len(f"print({n})\n")
+    assert alice.output().count("index.lock stayed") == 1, alice.output()
