@@ -98,6 +98,7 @@ class MountDaemon:
         self.bypassers_at_start: list[Bypasser] = []
         self._branch_lock = trio.Lock()
         self._stale_git_lock: tuple[int, int] | None = None
+        self._settling = trio.Lock()
 
     async def serve(self, on_ready: Callable[[MountStatus], None] | None = None) -> None:
         config = self.config
@@ -251,18 +252,19 @@ class MountDaemon:
     async def _settle_tree(self, root_fd: int) -> None:
         """Before leases go back: let a git command rewriting the tree finish (a while at
         most), then see whether it switched branches."""
-        lock: tuple[int, int] | None = None
-        with trio.move_on_after(_GIT_BUSY_WAIT_S) as waited:
-            while (lock := await trio.to_thread.run_sync(git_lock, root_fd)) is not None:
-                if lock == self._stale_git_lock:
-                    break  # waited for this one before: not again for every release
-                await trio.sleep(_GIT_BUSY_LOOK_S)  # git's lock file is all there is to watch
-        if waited.cancelled_caught and lock is not None:
-            self._stale_git_lock = lock
-            log.warning(
-                "git's index.lock stayed for %.0f s (a git killed midway?): leases go back "
-                "anyway; remove .git/index.lock if no git runs", _GIT_BUSY_WAIT_S,
-            )  # fmt: skip
+        async with self._settling:  # one wait for all releases at once
+            lock: tuple[int, int] | None = None
+            with trio.move_on_after(_GIT_BUSY_WAIT_S) as waited:
+                while (lock := await trio.to_thread.run_sync(git_lock, root_fd)) is not None:
+                    if lock == self._stale_git_lock:
+                        break  # waited for this one before: not again for every release
+                    await trio.sleep(_GIT_BUSY_LOOK_S)  # git's lock file is all there is to watch
+            if waited.cancelled_caught and lock is not None:
+                self._stale_git_lock = lock
+                log.warning(
+                    "git's index.lock stayed for %.0f s (a git killed midway?): leases go back "
+                    "anyway; remove .git/index.lock if no git runs", _GIT_BUSY_WAIT_S,
+                )  # fmt: skip
         await self._check_branch(root_fd)
 
     async def _prime(self, scope: Scope, done: trio.Event) -> None:
