@@ -118,12 +118,21 @@ def test_agents_in_one_tree_hold_files_exclusively_and_record_versions_as_themse
     carol = run_as(tree, "carol", ["sed", "-i", "s/bob/carol/", "src/app.py"], check=False)
     assert carol.returncode != 0
     assert app.read_text() == "print('v1')\nprint('bob')\n"
+    # vim, as a fourth agent, saves another file meanwhile (swap, backup and rename included).
+    vim = ["vim", "-u", "NONE", "-i", "NONE", "-es", "-c", "%s/project/erin's project/",
+           "-c", "wq"]  # fmt: skip
+    run_as(tree, "erin", [*vim, "README.md"])
+    assert (tree.repo / "README.md").read_text() == "# erin's project\n"
+    assert run_as(tree, "erin", [*vim, "src/app.py"], check=False).returncode != 0
+    assert app.read_text() == "print('v1')\nprint('bob')\n"
+    wait_for(lambda: (v := latest(tree, "README.md")) is not None and v.author.name == "erin",
+             what="erin's version")  # fmt: skip
 
     status = json.loads(tree.leasefs("status", "--json", str(tree.repo)).stdout)[0]
     [held] = [h for h in status["held"] if h["path"] == "src/app.py"]
     assert held["agent"] == "bob" and held["open_for_writing"]
     assert {r["agent"]: r["tool"] for r in status["run_agents"]} == {
-        "bob": "claude-code", "carol": "sed"
+        "bob": "claude-code", "carol": "sed", "erin": "vim"
     }  # fmt: skip
     shown = tree.leasefs("status", str(tree.repo)).stdout
     assert "src/app.py" in shown and "by bob" in shown, shown
