@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from leasefs.wire import Lease, Memory, PathStatus, Thread, Version, Work
+from leasefs.wire import Briefing, Lease, Memory, PathStatus, Thread, Version, Work
 
 
 class Started(BaseModel):
@@ -27,6 +27,13 @@ class PathReport(BaseModel):
     # Another branch changed it since it and this tree's branch met (said when this mount
     # was granted it): "api.txt was changed on main by alice (version 12)".
     other_branches: list[str] = []
+
+
+class MountBriefing(Briefing):
+    """The team's briefing, and what this session's mount knows besides: the files it was
+    granted that another branch changed since the two met."""
+
+    other_branches: list[str] = Field(default_factory=list)
 
 
 class CheckReport(BaseModel):

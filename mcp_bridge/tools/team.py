@@ -6,18 +6,29 @@ import contextlib
 import anyio
 
 from leasefs import ControlError, mount_status
-from leasefs.wire import Briefing, any_overlap
+from leasefs.wire import any_overlap
 
 from .._bridge import Bridge
-from .._results import CheckReport, PathReport, Switched
+from .._results import CheckReport, MountBriefing, PathReport, Switched
 from . import PathList
 
 
-async def briefing(bridge: Bridge) -> Briefing:
+async def briefing(bridge: Bridge) -> MountBriefing:
     """The team state to start a session with: the context document, active and parked
     work with hand-off notes, who holds which files and who waits, relevant memories,
-    follow-ups, open conflicts, unread messages and the files changing most."""
-    return await bridge.client.briefing()
+    follow-ups, open conflicts, unread messages and the files changing most; and files this
+    mount was granted that another branch changed since the two met."""
+    found = await bridge.client.briefing()
+    return MountBriefing(**dict(found), other_branches=await _mount_notices(bridge))
+
+
+async def _mount_notices(bridge: Bridge) -> list[str]:
+    """What the mount around this session noticed of other branches (none outside one)."""
+    if (socket := bridge.identity.mount_socket) is None:
+        return []
+    with contextlib.suppress(ControlError):  # the mount went away: the rest stands
+        return (await anyio.to_thread.run_sync(mount_status, socket)).notices
+    return []
 
 
 async def check(bridge: Bridge, paths: PathList) -> CheckReport:
@@ -25,10 +36,7 @@ async def check(bridge: Bridge, paths: PathList) -> CheckReport:
     touch it and memories about it. Changes nothing."""
     statuses = await bridge.client.holders(paths)
     active = await bridge.client.list_work(["active"])
-    notices: list[str] = []
-    if (socket := bridge.identity.mount_socket) is not None:
-        with contextlib.suppress(ControlError):  # the mount went away: the rest stands
-            notices = (await anyio.to_thread.run_sync(mount_status, socket)).notices
+    notices = await _mount_notices(bridge)
     reports = []
     for status in statuses:
         history = await bridge.client.history(status.path, limit=5)

@@ -28,13 +28,17 @@ def status(mount: AgentMount) -> dict[str, object]:
 
 
 async def mcp_check(mount: AgentMount, path: str) -> list[str]:
-    """What `leasefs_check` of an MCP session in the mount says of other branches."""
+    """What `leasefs_check` (and the briefing) of an MCP session in the mount say of other
+    branches."""
     params = StdioServerParameters(command=sys.executable, args=["-m", "leasefs", "mcp"],
                                    env=mount.env, cwd=mount.repo)  # fmt: skip
     async with McpClient(params, read_timeout_seconds=60) as session:
         checked = await session.call_tool("leasefs_check", {"paths": [path]})
+        briefed = await session.call_tool("leasefs_briefing", {})
     assert not checked.is_error and checked.structured_content is not None, checked.content
+    assert not briefed.is_error and briefed.structured_content is not None, briefed.content
     found: list[str] = checked.structured_content["paths"][0]["other_branches"]
+    assert briefed.structured_content["other_branches"] == found  # one file here: the same
     return found
 
 
