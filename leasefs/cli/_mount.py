@@ -399,6 +399,23 @@ def who(path: Annotated[Path, typer.Argument(help="A file inside a mounted repos
         trio.run(ask)
     except LeasefsError as exc:
         raise fail(str(exc)) from exc
+    _who_here(record, relative)
+
+
+def _who_here(record: _registry.MountRecord, relative: str) -> None:
+    """In a tree shared by `leasefs run` agents: which of them holds it, by which process."""
+    try:
+        here = mount_status(Path(record.socket), timeout=10)
+    except ControlError:
+        return
+    for held in here.held:
+        if held.path != relative or not here.run_agents:
+            continue
+        runs = [r for r in here.run_agents if r.agent == held.agent]
+        by = (f" (leasefs run process {', '.join(map(str, runs[0].processes))} and all it "
+              "started)") if runs else " (this mount's own agent)"  # fmt: skip
+        writing = ", open for writing" if held.open_for_writing else ""
+        typer.echo(f"  in this tree: {held.agent}{by}{writing}")
 
 
 def release(

@@ -5,6 +5,7 @@ processes of no run are the mount's own agent."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -136,6 +137,9 @@ def test_agents_in_one_tree_hold_files_exclusively_and_record_versions_as_themse
     }  # fmt: skip
     shown = tree.leasefs("status", str(tree.repo)).stdout
     assert "src/app.py" in shown and "by bob" in shown, shown
+    who = tree.leasefs("who", str(app)).stdout
+    assert re.search(rf"in this tree: bob \(leasefs run process {bob.pid} and all it started\), "
+                     "open for writing", who), who  # fmt: skip
 
     go_on.touch()
     assert bob.wait(RUN_TIMEOUT_S) == 0
