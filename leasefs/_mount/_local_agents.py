@@ -64,9 +64,6 @@ class LocalAgents:
     def is_acquiring(self, path: str) -> bool:
         return any(a.keeper.leases.is_acquiring(path) for a in self.all())
 
-    def holds(self, path: str) -> bool:
-        return any(a.keeper.leases.get(path) is not None for a in self.all())
-
     def recall(self, path: str, token: int) -> None:
         """A recall of one of this tree's leases: only the keeper holding ``token`` acts."""
         for agent in self.all():
