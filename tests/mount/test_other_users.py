@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
+from leasefs import Client
 from leasefs._fs import OtherUsers, other_users_refusal
 from tests.helpers import run, wait_for
 from tests.mount.conftest import MountFactory
@@ -110,3 +112,35 @@ def test_a_user_mount_is_told_how_to_enable_user_allow_other() -> None:
     assert other_users_refusal(OtherUsers.ALL, 1000, "user_allow_other\n") is None
     assert other_users_refusal(OtherUsers.ALL, 0, None) is None  # root may anyway
     assert other_users_refusal(OtherUsers.NONE, 1000, None) is None
+
+
+def test_another_users_write_under_a_leasefs_run_is_that_runs_agent(
+    mount_agent: MountFactory,
+) -> None:
+    """`sudo -u` (here setpriv) inside an agent's `leasefs run`: the other user's process
+    descends from the run, so its write is leased and recorded as the run's agent."""
+    alice = mount_agent("alice", "--allow-other", "--idle-grace", "60")
+    app = alice.repo / "src" / "app.py"
+    app.chmod(0o666)
+    alice.leasefs("release", str(alice.repo))
+    wait_for(lambda: "no leases held" in alice.leasefs("status", str(alice.repo)).stdout,
+             what="alice's leases to go back")  # fmt: skip
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 "/bin/bash", "-c", f"printf '# carol via nobody\\n' >> {app}"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "leasefs", "run", "--agent", "carol", "--", *as_nobody],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=alice.env, cwd=alice.repo,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert app.read_text().endswith("# carol via nobody\n")
+    assert "free" in alice.leasefs("who", str(app)).stdout  # carol's run ended: given back
+    record = alice.record()
+    assert record is not None
+
+    async def author() -> str | None:
+        async with Client(record.coordinator, record.token) as client:
+            version = await client.latest_version("src/app.py")
+        return version.author.name if version else None
+
+    assert trio.run(author) == "carol"
