@@ -9,6 +9,7 @@ detached processes (`_detach`) and the hand-off checks named in ``leasefs.toml``
 """
 
 from ._branch import checked_out_branch as checked_out_branch
+from ._branch import git_dir as git_dir
 from ._checks import configured_checks as configured_checks
 from ._checks import run_checks as run_checks
 from ._detach import StartFailed as StartFailed
@@ -39,6 +40,7 @@ __all__ = [
     "default_agent_name",
     "default_data_dir",
     "default_workspace",
+    "git_dir",
     "log_since",
     "repository_of",
     "resolve",

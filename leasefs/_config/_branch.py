@@ -2,10 +2,10 @@
 
 A mount records versions on, and applies versions of, its tree's branch only: a clone on
 ``feature`` must not absorb the work in progress of one on ``main``. Read without git, from a
-directory descriptor, so that the mount daemon can look underneath its own mount (running git
-in the mounted tree from the thread that serves it would wait on itself). A worktree's
-``.git`` is a file naming the git directory; a detached HEAD is its own branch,
-``detached@<commit>``.
+directory descriptor through ``/proc/<pid>/fd/<descriptor>`` (a magic link to the real
+directory), so that the mount daemon can look underneath its own mount (running git in the
+mounted tree from the thread that serves it would wait on itself). A worktree's ``.git`` is a
+file naming the git directory; a detached HEAD is its own branch, ``detached@<commit>``.
 """
 
 from __future__ import annotations
@@ -14,36 +14,40 @@ import os
 
 from ..wire import DEFAULT_BRANCH
 
-__all__ = ["checked_out_branch"]
+__all__ = ["checked_out_branch", "git_dir"]
 
 _REF_PREFIX = "ref: refs/heads/"
 
 
-def _read(path: str, dir_fd: int | None) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dir_fd)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(4096)
     except OSError:
         return None
-    try:
-        return os.read(fd, 4096).decode("utf-8", "replace")
-    except OSError:
+
+
+def git_dir(root_fd: int) -> str | None:
+    """The git directory of the working tree open at ``root_fd``, as a path that does not go
+    through a mount over it; None if it is no git working tree."""
+    base = f"/proc/{os.getpid()}/fd/{root_fd}"
+    dot_git = os.path.join(base, ".git")
+    if os.path.isdir(dot_git):
+        return dot_git
+    pointer = _read(dot_git)  # a worktree or submodule: "gitdir: PATH"
+    if pointer is None or not pointer.startswith("gitdir:"):
         return None
-    finally:
-        os.close(fd)
+    target = pointer.removeprefix("gitdir:").strip()
+    return target if os.path.isabs(target) else os.path.join(base, target)
 
 
 def checked_out_branch(root_fd: int) -> str:
     """The branch checked out in the working tree open at ``root_fd``; `DEFAULT_BRANCH` if
     it is no git working tree (or its HEAD cannot be read)."""
-    head = _read(".git/HEAD", root_fd)
+    found = git_dir(root_fd)
+    head = None if found is None else _read(os.path.join(found, "HEAD"))
     if head is None:
-        pointer = _read(".git", root_fd)  # a worktree or submodule: "gitdir: PATH"
-        if pointer is None or not pointer.startswith("gitdir:"):
-            return DEFAULT_BRANCH
-        gitdir = pointer.removeprefix("gitdir:").strip()
-        head = _read(os.path.join(gitdir, "HEAD"), None if os.path.isabs(gitdir) else root_fd)
-        if head is None:
-            return DEFAULT_BRANCH
+        return DEFAULT_BRANCH
     head = head.strip()
     if head.startswith(_REF_PREFIX):
         return head.removeprefix(_REF_PREFIX) or DEFAULT_BRANCH

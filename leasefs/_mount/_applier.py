@@ -114,7 +114,6 @@ class Applier:
         arrives meanwhile is left to the grant, which brings the latest one."""
         self._client = client
         self._root_fd = root_fd
-        self.agent_id = agent_id
         self._local_agents = {agent_id}  # this mount's agents: their versions are here already
         self._branch = branch
         self._in_scope = in_scope

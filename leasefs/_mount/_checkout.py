@@ -8,41 +8,23 @@ content, and it goes back without a version unless the agent changes it again. W
 holds ``.git/index.lock`` (a checkout, reset or merge under way) nothing is given back yet.
 
 Everything is read underneath the mount: files through the daemon's directory descriptor,
-git's objects through ``/proc/<daemon>/fd/<that descriptor>`` (a magic link to the real
-directory), so the serving thread never waits on its own mount.
+git's objects through `git_dir`, so the serving thread never waits on its own mount.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 from collections.abc import Sequence
+
+from .._config import git_dir
+from . import _backing
 
 __all__ = ["git_lock", "matching_head", "merge_base_time"]
 
 _GIT_TIMEOUT_S = 60.0
-
-
-def _underneath(root_fd: int) -> str:
-    return f"/proc/{os.getpid()}/fd/{root_fd}"
-
-
-def git_dir(root_fd: int) -> str | None:
-    """The tree's git directory, as a path that does not go through the mount."""
-    base = _underneath(root_fd)
-    dot_git = os.path.join(base, ".git")
-    if os.path.isdir(dot_git):
-        return dot_git
-    try:
-        with open(dot_git, encoding="utf-8") as f:
-            pointer = f.read().strip()
-    except OSError:
-        return None
-    if not pointer.startswith("gitdir:"):
-        return None
-    target = pointer.removeprefix("gitdir:").strip()
-    return target if os.path.isabs(target) else os.path.join(base, target)
 
 
 def git_lock(root_fd: int) -> tuple[int, int] | None:
@@ -60,17 +42,25 @@ def git_lock(root_fd: int) -> tuple[int, int] | None:
 
 
 def _git_blob_and_sha256(root_fd: int, path: str) -> tuple[str, str] | None:
+    """The file's git blob id and sha256; None if it is missing or not a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=root_fd)
+        fd = _backing.open_for_reading(root_fd, path)  # non-blocking: a FIFO never stalls
     except OSError:
         return None
     try:
-        with os.fdopen(fd, "rb") as f:
-            data = f.read()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        blob = hashlib.sha1(b"blob %d\0" % st.st_size, usedforsecurity=False)
+        content = hashlib.sha256()
+        while chunk := os.read(fd, _backing.CHUNK_SIZE):
+            blob.update(chunk)
+            content.update(chunk)
     except OSError:
         return None
-    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-    return blob, hashlib.sha256(data).hexdigest()
+    finally:
+        os.close(fd)
+    return blob.hexdigest(), content.hexdigest()
 
 
 def _head_blobs(found: str, paths: Sequence[str]) -> dict[str, str]:

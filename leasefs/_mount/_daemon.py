@@ -71,10 +71,10 @@ from ._scope import Scope
 log = logging.getLogger("leasefs.mount")
 
 _SHUTDOWN_RELEASE_S = 60.0
-_PRIME_WAIT_S = 2.0
+_PRIME_WAIT_S = 2.0  # how long the mount's readiness waits for the priming walk
 _BRANCH_LOOK_S = 0.5  # how often the tree's HEAD is looked at, for a branch switch
 _GIT_BUSY_WAIT_S = 10.0  # how long releases wait for a git command rewriting the tree
-_GIT_BUSY_LOOK_S = 0.05  # how long the mount's readiness waits for the priming walk
+_GIT_BUSY_LOOK_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class MountDaemon:
                     agent_id=registered.agent.id,
                     token=registered.token,
                     client=client,
-                    keeper=self._parts.keeper(client, lambda pid: processes.agent_of(pid) is None),
+                    keeper=self._parts.keeper(client, processes.acts_for(None)),
                     tool="leasefs-mount",
                 )
                 agents = LocalAgents(own, processes)
@@ -301,14 +301,10 @@ class MountDaemon:
     async def _wind_down(self, agents: LocalAgents) -> None:
         """Every agent's leases back with their snapshots, the filesystem away, then each
         agent leaves the workspace."""
-
-        async def release(agent: LocalAgent) -> None:
-            await agent.keeper.release()
-
         with trio.move_on_after(_SHUTDOWN_RELEASE_S):
             async with trio.open_nursery() as nursery:
                 for agent in agents.all():
-                    nursery.start_soon(release, agent)
+                    nursery.start_soon(agent.keeper.release)
         for agent in agents.all():
             if left := agent.keeper.held():
                 log.error(
@@ -341,7 +337,7 @@ class MountDaemon:
             registered = await client.join_workspace(
                 config.workspace, request.agent, host=socket.gethostname(), tool=request.tool
             )
-            keeper = self._parts.keeper(client, agents.acts_for(request.agent))
+            keeper = self._parts.keeper(client, agents.processes.acts_for(request.agent))
             agent = LocalAgent(
                 name=request.agent, agent_id=registered.agent.id, token=registered.token,
                 client=client, keeper=keeper, tool=request.tool,

@@ -46,10 +46,10 @@ OpenForWriting = Callable[[], Awaitable[Set[str]]]
 enough to go back otherwise)."""
 
 _APPLY_WAIT_S = 2.0
-_NOTICES_KEPT = 20
 """How long a granted request waits for an incoming version being moved in on its path. The
 move goes through the mount, and the kernel may be holding it back behind the very request
 that waits (which holds the file's locks): past this, the request is refused instead."""
+_NOTICES_KEPT = 20
 
 _SCAN_SHARE = 5
 """Open writers are looked at no more often than every this many times one look took: a
@@ -285,9 +285,14 @@ class LeaseKeeper:
             self._background.start_soon(self._record_notices, dict(elsewhere))
 
     async def _record_notices(self, elsewhere: Mapping[str, list[Version]]) -> None:
+        branches = {v.branch for versions in elsewhere.values() for v in versions}
+        met_at = {
+            branch: await trio.to_thread.run_sync(merge_base_time, self._root_fd, branch)
+            for branch in branches
+        }
         for path, versions in elsewhere.items():
             for version in versions:
-                met = await trio.to_thread.run_sync(merge_base_time, self._root_fd, version.branch)
+                met = met_at[version.branch]
                 if met is not None and version.created_at <= met:
                     continue  # in both branches' history already
                 text = (

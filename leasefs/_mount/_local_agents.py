@@ -8,7 +8,6 @@ moves nothing: the applier knows every local agent's versions are here already.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._client import Client
@@ -52,14 +51,6 @@ class LocalAgents:
         name = self.processes.agent_of(pid)
         run = self._runs.get(name) if name is not None else None
         return run.keeper if run is not None else self.own.keeper
-
-    def acts_for(self, name: str | None) -> Callable[[int], bool]:
-        """Whether a process acts for agent `name` (None: the mount's own agent)."""
-
-        def counts(pid: int) -> bool:
-            return self.processes.agent_of(pid) == name
-
-        return counts
 
     def is_acquiring(self, path: str) -> bool:
         return any(a.keeper.leases.is_acquiring(path) for a in self.all())

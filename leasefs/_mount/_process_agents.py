@@ -98,6 +98,14 @@ class ProcessAgents:
         self._verdicts.clear()  # a process judged before may be this run's
         return run
 
+    def acts_for(self, agent: str | None) -> Callable[[int], bool]:
+        """Whether a process acts for ``agent`` (None: the mount's own agent)."""
+
+        def counts(pid: int) -> bool:
+            return self.agent_of(pid) == agent
+
+        return counts
+
     def agent_of(self, pid: int) -> str | None:
         """The agent process `pid` acts for: a `leasefs run` agent's name, or None (the
         mount's own agent)."""
