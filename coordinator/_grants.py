@@ -34,12 +34,15 @@ def try_grant(
     above it) or a waiter in line has ``claimed`` it; expired leases on the paths are
     expired on the way. The request's folders are granted too where they are free."""
     ws = request.workspace_id
-    decision = decide(leases_over(tx, ws, request.paths), request.agent_id, now)
+    decision = decide(leases_over(tx, ws, request.paths, request.scope), request.agent_id, now)
     expire(tx, decision.expired, now)
     own = {row.path: row for row in decision.own}
     queued = [p for p in request.paths if p in claimed and p not in own]
     if decision.blockers or queued:
         return Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
+    for path in request.paths:
+        if path in own and own[path].scope != request.scope:
+            tx.delete_lease(own[path])  # re-scoped below: its mount changed branch or setting
     folders = [f for f in request.folders if folder_is_free(tx, request, f, claimed, now)]
     new = sum(1 for p in request.paths if p not in own) + len(folders)
     check_lease_count(tx, request.agent_id, new, now, max_leases)
@@ -52,6 +55,7 @@ def try_grant(
                 expires_at=now + request.ttl_s,
                 ttl_s=request.ttl_s,
                 work=request.work or own[path].work,
+                scope=request.scope,
             )
         else:
             token = token or tx.next_fencing_token(ws)
@@ -64,6 +68,7 @@ def try_grant(
                 now + request.ttl_s,
                 request.ttl_s,
                 request.work,
+                request.scope,
             )
             record(tx, ws, now, request.agent_id, EventType.LEASE_GRANTED, path, lease_data(row))
             for warned_path, zone_id, reason in request.warned:
@@ -97,7 +102,8 @@ def folder_is_free(
     under it, no waiter wants anything under it, and no version was ever recorded under it
     on the request's branch (the holder's mount takes its files as new ones, with no content
     to bring in)."""
-    if any(row.expires_at > now for row in leases_over(tx, request.workspace_id, [folder])):
+    rows = leases_over(tx, request.workspace_id, [folder], request.scope)
+    if any(row.expires_at > now for row in rows):
         return False
     if any(covers(folder, path) for path in claimed):
         return False
@@ -106,7 +112,8 @@ def folder_is_free(
 
 def find_blockers(tx: Tx, request: GrantRequest, claimed: set[str], now: float) -> Blocked:
     """What still stands between ``request`` and its grant."""
-    decision = decide(leases_over(tx, request.workspace_id, request.paths), request.agent_id, now)
+    rows = leases_over(tx, request.workspace_id, request.paths, request.scope)
+    decision = decide(rows, request.agent_id, now)
     queued = [p for p in request.paths if p in claimed]
     return Blocked(holders=leases_of(tx, decision.blockers), queued_paths=queued)
 

@@ -13,7 +13,11 @@ or waits for anything under it, nothing was ever recorded under it), never waite
 it the holder's mount takes the files' leases itself, with the folder's fencing token, and
 when someone else wants one of them the holder *narrows* the folder into leases on exactly
 the files it still holds (`coordinator._leasing`). Two lease keys conflict when one covers
-the other (`leasefs.wire.overlaps`).
+the other (`leasefs.wire.overlaps`) and their scopes meet (`scopes_meet`).
+
+A lease has a *scope*: "" excludes every agent of the workspace (the default), a branch name
+only the agents asking on that branch (``lease_scope = "branch"``). A branch-scoped lease
+still meets a workspace-scoped one, so a mount that keeps the default is never surprised.
 
 This is the one module holding the server's lease rules, and the one its hypothesis tests
 check against a model. The services only apply them: `_grants` inside a store transaction,
@@ -30,6 +34,19 @@ from dataclasses import dataclass, field
 import trio
 
 from .store import LeaseRow
+
+WHOLE_WORKSPACE = ""
+"""The scope of a lease that excludes every agent of the workspace, whatever its branch."""
+
+
+def scopes_meet(a: str, b: str) -> bool:
+    """Whether leases in scopes ``a`` and ``b`` on one file exclude each other."""
+    return WHOLE_WORKSPACE in (a, b) or a == b
+
+
+def scope_of(lease_scope: str, branch: str) -> str:
+    """The scope a request's ``lease_scope`` setting asks for on ``branch``."""
+    return branch if lease_scope == "branch" else WHOLE_WORKSPACE
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,7 @@ class GrantRequest:
     ttl_s: float
     work: str | None
     branch: str
+    scope: str = WHOLE_WORKSPACE  # whom the leases exclude: see `scopes_meet`
     folders: tuple[str, ...] = ()  # granted too if free now; never waited for
     warned: tuple[tuple[str, int, str], ...] = ()  # (path, zone id, reason) of warn zones
 
@@ -111,13 +129,26 @@ class WaitQueue:
             self.remove(waiter)
         return gone
 
-    def waiting_on(self, workspace_id: int, paths: Iterable[str]) -> list[Waiter]:
-        """Queued waiters that want any of ``paths``, first in line first."""
+    def waiting_on(
+        self, workspace_id: int, paths: Iterable[str], scope: str = WHOLE_WORKSPACE
+    ) -> list[Waiter]:
+        """Queued waiters that want any of ``paths`` in a scope meeting ``scope``, first in
+        line first (the default scope meets them all)."""
         wanted = set(paths)
-        return [w for w in self._by_workspace.get(workspace_id, []) if w.paths & wanted]
+        return [
+            w
+            for w in self._by_workspace.get(workspace_id, [])
+            if w.paths & wanted and scopes_meet(w.request.scope, scope)
+        ]
 
-    def waited_paths(self, workspace_id: int) -> set[str]:
-        return {p for w in self._by_workspace.get(workspace_id, []) for p in w.paths}
+    def waited_paths(self, workspace_id: int, scope: str = WHOLE_WORKSPACE) -> set[str]:
+        """The paths waiters in a scope meeting ``scope`` are in line for."""
+        return {
+            p
+            for w in self._by_workspace.get(workspace_id, [])
+            if scopes_meet(w.request.scope, scope)
+            for p in w.paths
+        }
 
     def candidates(self, workspace_id: int) -> Iterator[tuple[Waiter, bool]]:
         """Each waiter in order with whether an earlier waiter still claims one of its paths.
@@ -126,9 +157,13 @@ class WaitQueue:
         its ``result`` when it does. One left without a result keeps claiming its paths, so the
         waiters behind it on those paths stay behind it.
         """
-        claimed: set[str] = set()
+        claimed: dict[str, set[str]] = {}  # path -> scopes of the waiters still claiming it
         for waiter in list(self._by_workspace.get(workspace_id, [])):
-            ahead = bool(waiter.paths & claimed)
+            scope = waiter.request.scope
+            ahead = any(
+                scopes_meet(scope, other) for p in waiter.paths for other in claimed.get(p, ())
+            )
             yield waiter, ahead
             if waiter.result is None:
-                claimed |= waiter.paths
+                for p in waiter.paths:
+                    claimed.setdefault(p, set()).add(scope)

@@ -37,7 +37,7 @@ from ._admission import require_role
 from ._errors import ConflictError, CoordinatorError, Unauthenticated, Unprocessable
 from ._grants import Blocked, find_blockers, lease_held, try_grant
 from ._lease_rows import covering_lease, is_held, leases_over
-from ._leases import GrantRequest, Waiter, WaitQueue
+from ._leases import WHOLE_WORKSPACE, GrantRequest, Waiter, WaitQueue, scope_of, scopes_meet
 from ._limits import Limits
 from ._reaper import Reaper
 from ._records import agent_info, expire, lease_data, lease_model, leases_of, record
@@ -91,10 +91,10 @@ class Leasing:
         return try_grant(tx, request, claimed, self._clock(), self.limits.max_leases_per_agent)
 
     def _lease_held(
-        self, workspace_id: int, paths: Sequence[str], blocked: Blocked, why: str = "held"
+        self, request: GrantRequest, blocked: Blocked, why: str = "held"
     ) -> ConflictError:
-        waiters = self._queue.waiting_on(workspace_id, paths)
-        return lease_held(paths, blocked, len(waiters), why)
+        waiters = self._queue.waiting_on(request.workspace_id, request.paths, request.scope)
+        return lease_held(request.paths, blocked, len(waiters), why)
 
     async def acquire(self, agent: AgentRow, request: LeaseRequest) -> LeaseGrant:
         require_role(agent, "member", "taking a lease")
@@ -106,6 +106,7 @@ class Leasing:
             ttl_s=request.ttl_s,
             work=request.work,
             branch=request.branch,
+            scope=scope_of(request.lease_scope, request.branch),
         )
         folders = tuple(dict.fromkeys(request.folders))
 
@@ -124,14 +125,14 @@ class Leasing:
                 # Whoever waits in line for a lease that just ran out goes first, before this
                 # newcomer (and before the reaper wakes).
                 await self._expire_due_locked()
-            claimed = self._queue.waited_paths(agent.workspace_id)
+            claimed = self._queue.waited_paths(agent.workspace_id, asked.scope)
             grant_request, outcome = await self._store.run(partial(acquire_tx, claimed=claimed))
             self._notify([agent.workspace_id])
             if isinstance(outcome, LeaseGrant):
                 self._announce_grant(outcome)
                 return outcome
             if request.wait_s <= 0:
-                raise self._lease_held(agent.workspace_id, paths, outcome)
+                raise self._lease_held(grant_request, outcome)
             waiter = self._queue.add(grant_request)
             await self._recall(agent.workspace_id, agent.id, outcome.holders)
         return await self._wait(waiter, request.wait_s)
@@ -187,15 +188,12 @@ class Leasing:
             if isinstance(result, CoordinatorError):
                 raise result
             await self._serve_waiters(waiter.request.workspace_id)  # those behind it may go now
-            claimed = self._queue.waited_paths(waiter.request.workspace_id)
+            claimed = self._queue.waited_paths(waiter.request.workspace_id, waiter.request.scope)
             blocked = await self._store.run(
                 lambda tx: find_blockers(tx, waiter.request, claimed, self._clock())
             )
             raise self._lease_held(
-                waiter.request.workspace_id,
-                waiter.request.paths,
-                blocked,
-                f"still held after waiting {wait_s:g} s",
+                waiter.request, blocked, f"still held after waiting {wait_s:g} s"
             )
 
     async def _serve_waiters(self, workspace_id: int) -> None:
@@ -239,7 +237,9 @@ class Leasing:
     async def release(self, agent: AgentRow, request: ReleaseRequest) -> ReleaseResult:
         def release(tx: Tx) -> list[str]:
             now = self._clock()
+            # Only the agent's own rows: another branch may hold the same path in its scope.
             rows = leases_over(tx, agent.workspace_id, [x.path for x in request.leases])
+            rows = [r for r in rows if r.agent_id == agent.id]
             current = {r.path: r for r in rows}
             for ref in request.leases:
                 # A file under a folder lease, never narrowed to its own row, has nothing to
@@ -258,7 +258,7 @@ class Leasing:
                 if row is None:
                     released.append(ref.path)
                     continue
-                tx.delete_lease(row.workspace_id, row.path)
+                tx.delete_lease(row)
                 record(
                     tx,
                     row.workspace_id,
@@ -286,7 +286,7 @@ class Leasing:
             for lease in leases:
                 for row in tx.leases_of_agent(agent_id):
                     if row.path == lease.path and row.token == lease.token:
-                        tx.delete_lease(row.workspace_id, row.path)
+                        tx.delete_lease(row)
                         data = lease_data(row, reason="waiter went away")
                         record(
                             tx,
@@ -315,15 +315,23 @@ class Leasing:
 
         def narrow(tx: Tx) -> list[Lease]:
             now = self._clock()
-            rows = {r.path: r for r in leases_over(tx, ws, [ref.path, *keep])}
-            folder = rows.get(ref.path)
+            found = leases_over(tx, ws, [ref.path, *keep])
+            folder = next((r for r in found if r.path == ref.path and r.agent_id == agent.id), None)
+            # The rows in the folder's scope (other branches' leases under it are not in its
+            # way); without the folder, our own rows, to tell a retry of this narrowing.
+            rows = {
+                r.path: r
+                for r in found
+                if (scopes_meet(r.scope, folder.scope) if folder else r.agent_id == agent.id)
+            }
             if not is_folder(ref.path):
                 raise Unprocessable(
                     f"{ref.path} is not a folder lease (its key ends with '/')",
                     code=ErrorCode.INVALID_REQUEST,
                     details={"path": ref.path},
                 )
-            if folder is None and all(is_held(rows.get(p), agent.id, ref.token, now) for p in keep):
+            gone = not any(r.path == ref.path and r.token == ref.token for r in found)
+            if gone and all(is_held(rows.get(p), agent.id, ref.token, now) for p in keep):
                 return leases_of(tx, [rows[p] for p in keep])  # narrowed already: a retry
             if folder is None or not is_held(folder, agent.id, ref.token, now):
                 raise ConflictError(
@@ -350,7 +358,7 @@ class Leasing:
                     record(tx, ws, now, agent.id, EventType.LEASE_GRANTED, path,
                            lease_data(row, reason="narrowed from " + ref.path))  # fmt: skip
                 kept.append(row)
-            tx.delete_lease(ws, ref.path)
+            tx.delete_lease(folder)
             record(tx, ws, now, agent.id, EventType.LEASE_RELEASED, ref.path,
                    lease_data(folder, reason="narrowed"))  # fmt: skip
             return leases_of(tx, kept)
@@ -364,7 +372,8 @@ class Leasing:
             self._notify([ws])
             await self._serve_waiters(ws)
             by_path = {lease.path: lease for lease in kept}
-            for waiter in self._queue.waiting_on(ws, by_path):
+            scope = (kept[0].branch or WHOLE_WORKSPACE) if kept else WHOLE_WORKSPACE
+            for waiter in self._queue.waiting_on(ws, by_path, scope):
                 wanted = [by_path[p] for p in waiter.request.paths if p in by_path]
                 await self._recall(ws, waiter.request.agent_id, wanted)
         return NarrowResult(leases=kept)
@@ -415,7 +424,7 @@ class Leasing:
             def leave(tx: Tx) -> None:
                 now = self._clock()
                 for row in tx.leases_of_agent(agent.id):
-                    tx.delete_lease(row.workspace_id, row.path)
+                    tx.delete_lease(row)
                     data = lease_data(row, reason="agent left")
                     record(
                         tx,

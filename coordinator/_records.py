@@ -40,6 +40,7 @@ def lease_model(row: LeaseRow, agents: dict[int, AgentRow]) -> Lease:
         expires_at=row.expires_at,
         ttl_s=row.ttl_s,
         work=row.work,
+        branch=row.scope or None,
     )
 
 
@@ -82,13 +83,14 @@ def record(
 
 
 def lease_data(row: LeaseRow, **extra: Any) -> dict[str, Any]:
-    return {"token": row.token, "expires_at": row.expires_at, "work": row.work, **extra}
+    scoped = {"branch": row.scope} if row.scope else {}
+    return {"token": row.token, "expires_at": row.expires_at, "work": row.work, **scoped, **extra}
 
 
 def expire(tx: Tx, rows: Iterable[LeaseRow], now: float) -> set[int]:
     workspaces = set()
     for row in rows:
-        tx.delete_lease(row.workspace_id, row.path)
+        tx.delete_lease(row)
         record(
             tx,
             row.workspace_id,

@@ -7,14 +7,15 @@ snapshots uploaded by the mount. Elsewhere it registers as an agent of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from functools import partial
 
 import anyio
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 
-from leasefs import Client, ControlError, Identity, LeasefsError, release_now
-from leasefs.wire import EventType, LeaseRef
+from leasefs import Client, ControlError, Identity, LeasefsError, mount_status, release_now
+from leasefs.wire import DEFAULT_BRANCH, EventType, LeaseRef, LeaseScope
 
 log = logging.getLogger("leasefs.mcp")
 
@@ -56,6 +57,15 @@ class Bridge:
             coordinator=self.identity.coordinator, workspace=name, agent=self.identity.agent
         )
         self.work_id = None
+
+    async def lease_place(self) -> tuple[str, LeaseScope]:
+        """The branch and lease scope of the mount around this session: leases taken by hand
+        exclude exactly whom the mount's own leases exclude (outside a mount: everyone)."""
+        if (socket := self.identity.mount_socket) is not None:
+            with contextlib.suppress(ControlError):  # the mount went away: the safe default
+                status = await anyio.to_thread.run_sync(mount_status, socket)
+                return status.branch, status.lease_scope
+        return DEFAULT_BRANCH, "workspace"
 
     async def release_all(self) -> list[str]:
         """Give back every lease of this agent: the mount's with snapshots, then the rest."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,25 @@ from leasefs import Client
 from tests.helpers import CoordinatorProcess
 
 _names = itertools.count(1)
+_SOURCE = Path(__file__).resolve().parent.parent
+
+
+def _untracked_in_source() -> set[str]:
+    listed = subprocess.run(
+        ["git", "-C", str(_SOURCE), "ls-files", "--others", "--exclude-standard"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return set(listed.stdout.splitlines()) if listed.returncode == 0 else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def source_checkout_untouched() -> Iterator[None]:
+    """Fail the run if a test left a new file in the source checkout (a ``leasefs join`` or
+    ``install`` run from the wrong directory writes its settings into our own repository)."""
+    before = _untracked_in_source()
+    yield
+    left = sorted(_untracked_in_source() - before)
+    assert not left, f"tests left files in the source checkout {_SOURCE}: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ from ._sqlite_team import SqliteTeamQueries
 
 T = TypeVar("T")
 
-_LEASE_COLUMNS = "workspace_id, path, agent_id, token, acquired_at, expires_at, ttl_s, work"
+_LEASE_COLUMNS = "workspace_id, path, agent_id, token, acquired_at, expires_at, ttl_s, work, scope"
 _ELSEWHERE_BRANCHES = 5  # other branches named per path in a grant, at most
 _VERSION_COLUMNS = "id, workspace_id, path, branch, hash, deleted, base_hash, size, mode, token, agent_id, created_at"
 
@@ -176,7 +176,7 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
 
     def upsert_lease(self, lease: LeaseRow) -> None:
         self._conn.execute(
-            f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 lease.workspace_id,
                 lease.path,
@@ -186,12 +186,14 @@ class SqliteTx(SqliteJournalQueries, SqliteTeamQueries, SqliteAccessQueries):
                 lease.expires_at,
                 lease.ttl_s,
                 lease.work,
+                lease.scope,
             ),
         )
 
-    def delete_lease(self, workspace_id: int, path: str) -> None:
+    def delete_lease(self, lease: LeaseRow) -> None:
         self._conn.execute(
-            "DELETE FROM leases WHERE workspace_id = ? AND path = ?", (workspace_id, path)
+            "DELETE FROM leases WHERE workspace_id = ? AND path = ? AND scope = ?",
+            (lease.workspace_id, lease.path, lease.scope),
         )
 
     def next_fencing_token(self, workspace_id: int) -> int:

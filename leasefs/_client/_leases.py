@@ -11,6 +11,7 @@ from ..wire import (
     LeaseGrant,
     LeaseRef,
     LeaseRequest,
+    LeaseScope,
     NarrowRequest,
     NarrowResult,
     PathStatus,
@@ -35,6 +36,7 @@ class LeaseCalls(Transport):
         wait_s: float = 0.0,
         work: str | None = None,
         branch: str = DEFAULT_BRANCH,
+        lease_scope: LeaseScope = "workspace",
         folders: Sequence[str] = (),
     ) -> LeaseGrant:
         """Take exclusive leases on all ``paths`` or none; raises `LeaseHeld` if contended.
@@ -42,6 +44,7 @@ class LeaseCalls(Transport):
         With ``wait_s`` the coordinator queues the request (first come, first served) and
         answers as soon as every path is free, or with `LeaseHeld` after ``wait_s``.
         ``folders`` (keys ending in '/') are leased too where they are free, never waited for.
+        With ``lease_scope="branch"`` the leases exclude only agents asking on ``branch``.
         """
         request = LeaseRequest(
             paths=list(paths),
@@ -49,6 +52,7 @@ class LeaseCalls(Transport):
             wait_s=wait_s,
             work=work,
             branch=branch,
+            lease_scope=lease_scope,
             folders=list(folders),
         )
         return await self._call(

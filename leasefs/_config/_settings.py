@@ -27,6 +27,7 @@ class Setting:
     kind: type = str
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] = ()  # for words: the ones allowed
 
     @property
     def env(self) -> str:
@@ -35,7 +36,13 @@ class Setting:
     def parse(self, value: Any, source: str) -> Any:
         """``value`` as this setting's type, or `SettingsError` naming ``source``."""
         if self.kind is str:
-            return value if isinstance(value, str) else str(value)
+            word = value if isinstance(value, str) else str(value)
+            if self.choices and word not in self.choices:
+                raise SettingsError(
+                    f"{self.name} from {source} is {word!r}; it must be one of "
+                    + ", ".join(repr(c) for c in self.choices)
+                )
+            return word
         try:
             number = self.kind(value)
         except (TypeError, ValueError):
@@ -96,6 +103,15 @@ SETTINGS = [
         float,
         0.0,
         3600.0,
+    ),
+    Setting(
+        "lease_scope",
+        "workspace",
+        "Whom a lease excludes: 'workspace', every agent whatever its branch (two branches "
+        "editing one file is tomorrow's merge conflict), or 'branch', only agents on the same "
+        "branch. Set it in the repository's leasefs.toml so every clone agrees; a "
+        "'workspace' lease still excludes agents of any scope.",
+        choices=("workspace", "branch"),
     ),
     # The coordinator (leasefs serve --port/--max-…/--rate-limit/--break-timeout)
     Setting(

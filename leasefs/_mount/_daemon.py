@@ -44,6 +44,7 @@ from ..wire import (
     ControlRequest,
     Done,
     HeldStatus,
+    LeaseScope,
     MountStatus,
     Released,
     ReleaseNow,
@@ -87,6 +88,7 @@ class MountConfig:
     ttl_s: float = LEASE_TTL_S
     idle_grace_s: float = IDLE_GRACE_S
     branch: str | None = None  # None: the branch checked out in the tree, followed as it changes
+    lease_scope: LeaseScope = "workspace"
     other_users: OtherUsers = OtherUsers.NONE
     file_handles: bool = False  # a handle per open(2), as a stock pyfuse3 must anyway
 
@@ -125,6 +127,7 @@ class MountDaemon:
                     idle_grace_s=config.idle_grace_s,
                     wait_s=config.wait_s,
                     branch=branch,
+                    lease_scope=config.lease_scope,
                 )
                 # Built once, in dependency order: the tables the filesystem shares first.
                 inodes = InodeTable(os.fstat(root_fd))
@@ -426,6 +429,7 @@ class MountDaemon:
             agent=self.config.agent,
             agent_id=parts.agent_id,
             branch=parts.applier.branch,
+            lease_scope=self.config.lease_scope,
             workspace=self.config.workspace,
             coordinator=self.config.coordinator,
             coordinator_reachable=all(k.reachable for k in kept),

@@ -28,6 +28,7 @@ from ..wire import (
     WAIT_S,
     Lease,
     LeaseRef,
+    LeaseScope,
     Version,
     folders_above,
     is_folder,
@@ -66,6 +67,7 @@ class KeeperOptions:
     idle_grace_s: float = IDLE_GRACE_S
     wait_s: float = WAIT_S
     branch: str = DEFAULT_BRANCH
+    lease_scope: LeaseScope = "workspace"  # whom our leases exclude: see `wire.LeaseScope`
     work: str | None = None
 
     @property
@@ -243,6 +245,7 @@ class LeaseKeeper:
                     wait_s=self.options.wait_s,
                     work=self.options.work,
                     branch=self.options.branch,
+                    lease_scope=self.options.lease_scope,
                     folders=folders,
                 )
             except LeasefsError as exc:

@@ -34,7 +34,7 @@ from .._config import (
 )
 from .._fs import OtherUsers, is_mounted, other_users_refusal, read_fuse_conf, unmount
 from .._mount import find_bypassers
-from ..wire import IDLE_GRACE_S, LEASE_TTL_S, MAX_LEASE_TTL_S, MAX_WAIT_S, WAIT_S
+from ..wire import IDLE_GRACE_S, LEASE_TTL_S, MAX_LEASE_TTL_S, MAX_WAIT_S, WAIT_S, LeaseScope
 
 if TYPE_CHECKING:
     from .._mount import MountConfig
@@ -93,6 +93,14 @@ def mount(
             show_default=str(IDLE_GRACE_S),
         ),
     ] = None,
+    lease_scope: Annotated[
+        str | None,
+        typer.Option(
+            help="Whom this mount's leases exclude: 'workspace' (every agent, whatever its "
+            "branch) or 'branch' (agents on the same branch); best set in leasefs.toml.",
+            show_default="workspace",
+        ),
+    ] = None,
     allow_root: Annotated[
         bool,
         typer.Option(
@@ -132,6 +140,7 @@ def mount(
         wait_s = float(resolve("wait", wait, repo))
         ttl_s = float(resolve("ttl", ttl, repo))
         idle_grace_s = float(resolve("idle_grace", idle_grace, repo))
+        scope = _lease_scope(resolve("lease_scope", lease_scope, repo))
     except (LeasefsError, SettingsError) as exc:
         raise fail(str(exc)) from exc
     config = MountConfig(
@@ -142,6 +151,7 @@ def mount(
         wait_s=wait_s,
         ttl_s=ttl_s,
         idle_grace_s=idle_grace_s,
+        lease_scope=scope,
         other_users=others,
         file_handles=file_handles,
     )
@@ -150,6 +160,12 @@ def mount(
         _serve_foreground(config)
     else:
         _serve_detached(config)
+
+
+def _lease_scope(value: str) -> LeaseScope:
+    if value not in ("workspace", "branch"):
+        raise SettingsError(f"--lease-scope is {value!r}; it must be 'workspace' or 'branch'")
+    return "branch" if value == "branch" else "workspace"
 
 
 def _warn_bypassers(repo: Path) -> None:
@@ -196,7 +212,7 @@ def _serve_detached(config: MountConfig) -> None:
         sys.executable, "-m", "leasefs", "mount", str(config.repo), "--foreground",
         "--coordinator", config.coordinator, "--workspace", config.workspace,
         "--agent", config.agent, "--wait", str(config.wait_s), "--ttl", str(config.ttl_s),
-        "--idle-grace", str(config.idle_grace_s),
+        "--idle-grace", str(config.idle_grace_s), "--lease-scope", config.lease_scope,
     ]  # fmt: skip
     if config.other_users is not OtherUsers.NONE:
         command.append(f"--allow-{'other' if config.other_users is OtherUsers.ALL else 'root'}")
@@ -312,7 +328,8 @@ def _format_status(item: dict[str, Any]) -> str:
         return f"{item['repo']}: {item['error']}"
     lines = [
         f"{item['repo']}  agent {item['agent']} (id {item['agent_id']}), workspace "
-        f"{item['workspace']}, branch {item.get('branch', 'main')}",
+        f"{item['workspace']}, branch {item.get('branch', 'main')}"
+        + (" (leases exclude this branch only)" if item.get("lease_scope") == "branch" else ""),
         f"  coordinator {item['coordinator']}: "
         + ("reachable" if item["coordinator_reachable"] else "UNREACHABLE (writes in scope fail)")
         + ("; events live" if item["events_connected"] else "; events reconnecting")

@@ -77,6 +77,7 @@ from ._models import LeaseGrant as LeaseGrant
 from ._models import LeaseKey as LeaseKey
 from ._models import LeaseRef as LeaseRef
 from ._models import LeaseRequest as LeaseRequest
+from ._models import LeaseScope as LeaseScope
 from ._models import LongText as LongText
 from ._models import MemberInfo as MemberInfo
 from ._models import Memory as Memory
@@ -186,6 +187,7 @@ __all__ = [
     "LeaseKey",
     "LeaseRef",
     "LeaseRequest",
+    "LeaseScope",
     "LongText",
     "MemberInfo",
     "Memory",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from ._base import WIRE_CONFIG, WireModel
 from ._defaults import DEFAULT_BRANCH
+from ._models import LeaseScope
 
 
 class StatusRequest(WireModel):
@@ -97,6 +98,7 @@ class MountStatus(WireModel):
     coordinator: str
     coordinator_reachable: bool
     branch: str = DEFAULT_BRANCH  # the branch whose versions this mount records and applies
+    lease_scope: LeaseScope = "workspace"  # whom its leases exclude
     events_connected: bool
     held: list[HeldStatus]
     waiters: dict[str, list[str]]

@@ -183,6 +183,12 @@ class MemberInfo(_Model):
     last_seen: float | None = Field(description="When one of its agents last registered.")
 
 
+LeaseScope = Literal["workspace", "branch"]
+"""Whom a lease excludes: every agent of the workspace, whatever its branch (the default: two
+branches editing one file is tomorrow's merge conflict), or only the agents on its own branch.
+A branch-scoped lease and a workspace-scoped one on the same file still exclude each other."""
+
+
 class LeaseRequest(_Model):
     """Ask for exclusive leases on several paths at once: all are granted or none is."""
 
@@ -193,6 +199,7 @@ class LeaseRequest(_Model):
     wait_s: Annotated[float, Field(ge=0, le=defaults.MAX_WAIT_S)] = defaults.WAIT_S
     work: Annotated[str | None, Field(max_length=500)] = None
     branch: ShortText = defaults.DEFAULT_BRANCH
+    lease_scope: LeaseScope = "workspace"
     folders: Annotated[list[FolderKey], Field(max_length=defaults.MAX_LEASE_PATHS)] = Field(
         default_factory=list,
         description="Folders (keys ending in '/') to lease as well if they are free now: "
@@ -209,6 +216,8 @@ class Lease(_Model):
     expires_at: float
     ttl_s: float
     work: str | None = None
+    # The branch a branch-scoped lease excludes agents of; None: every agent of the workspace.
+    branch: str | None = None
 
 
 class LeaseRef(_Model):

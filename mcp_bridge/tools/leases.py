@@ -17,7 +17,10 @@ MAX_INLINE_BYTES = 256 * 1024
 
 async def lease_acquire(bridge: Bridge, paths: PathList) -> Acquired:
     """Take leases on all the paths now, or none if any is held by someone else."""
-    grant = await bridge.client.acquire(paths, work=_work_label(bridge))
+    branch, scope = await bridge.lease_place()
+    grant = await bridge.client.acquire(
+        paths, work=_work_label(bridge), branch=branch, lease_scope=scope
+    )
     return await _acquired(bridge, grant, f"{len(grant.leases)} lease(s) held")
 
 
@@ -28,7 +31,10 @@ async def lease_wait(
 ) -> Acquired:
     """Wait (first come, first served) until all the paths are free, then lease them; returns
     each path's latest content. Woken by the release itself."""
-    grant = await bridge.client.acquire(paths, wait_s=timeout_s, work=_work_label(bridge))
+    branch, scope = await bridge.lease_place()
+    grant = await bridge.client.acquire(
+        paths, wait_s=timeout_s, work=_work_label(bridge), branch=branch, lease_scope=scope
+    )
     return await _acquired(bridge, grant, f"{len(grant.leases)} lease(s) held after waiting")
 
 

@@ -36,8 +36,12 @@ async def start(
     if lease:
         literal = [p for p in paths if not set("*?[") & set(p)]
         if literal:
+            branch, scope = await bridge.lease_place()
             try:
-                leases = (await bridge.client.acquire(literal, work=title)).leases
+                granted = await bridge.client.acquire(
+                    literal, work=title, branch=branch, lease_scope=scope
+                )
+                leases = granted.leases
             except LeaseHeld as exc:
                 raise ToolError(f"not started: {exc}") from exc
     started = await bridge.client.start_work(title, paths, plan)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from coordinator._leases import GrantRequest, WaitQueue, decide
+from dataclasses import replace
+
+from coordinator._leases import GrantRequest, WaitQueue, decide, scope_of, scopes_meet
 from coordinator.store import LeaseRow
 
 
@@ -62,3 +64,24 @@ def test_removing_an_agent_drops_only_its_waits() -> None:
     assert queue.waited_paths(1) == {"a"}
     queue.remove(kept)
     assert queue.waited_paths(1) == set()
+
+
+def test_a_branch_scope_meets_its_own_branch_and_the_whole_workspace_only() -> None:
+    assert scope_of("branch", "feature") == "feature" and scope_of("workspace", "feature") == ""
+    assert scopes_meet("main", "main") and scopes_meet("main", "") and scopes_meet("", "feature")
+    assert scopes_meet("", "") and not scopes_meet("main", "feature")
+
+
+def test_waiters_on_other_branches_never_stand_in_each_others_line() -> None:
+    queue = WaitQueue()
+    on_main = queue.add(replace(request(1, "a"), scope="main"))
+    on_feature = queue.add(replace(request(2, "a"), scope="feature"))
+    everyone = queue.add(request(3, "a"))  # workspace scope: behind both
+    also_main = queue.add(replace(request(4, "a"), scope="main"))
+    seen = [(w, ahead) for w, ahead in queue.candidates(1)]
+    assert seen == [(on_main, False), (on_feature, False), (everyone, True), (also_main, True)]
+    assert queue.waited_paths(1, "feature") == {"a"} and queue.waited_paths(1, "other") == {"a"}
+    queue.remove(everyone)
+    assert queue.waited_paths(1, "other") == set()
+    assert queue.waiting_on(1, ["a"], "feature") == [on_feature]
+    assert queue.waiting_on(1, ["a"]) == [on_main, on_feature, also_main]

@@ -263,3 +263,63 @@ async def test_leaving_releases_every_lease_and_retires_the_token(
     with pytest.raises(Unauthorized) as retired:
         await alice.renew()
     assert retired.value.code == "agent_left"
+
+
+async def test_branch_scoped_leases_exclude_their_branch_and_workspace_leases_everyone(
+    make_agent: AgentFactory,
+) -> None:
+    """``lease_scope="branch"``: agents on two branches each hold one file, an agent on the
+    same branch waits in its branch's line only, and a workspace-scoped lease (the default)
+    still excludes and is excluded by both."""
+    main_a, feature_b, main_c, anywhere = [await make_agent(n) for n in ("a", "b", "c", "d")]
+    held_a = (await main_a.acquire(["api.txt"], branch="main", lease_scope="branch")).leases[0]
+    held_b = (await feature_b.acquire(["api.txt"], branch="feature", lease_scope="branch")).leases[
+        0
+    ]
+    assert (held_a.branch, held_b.branch) == ("main", "feature")
+    with pytest.raises(LeaseHeld) as same_branch:
+        await main_c.acquire(["api.txt"], branch="main", lease_scope="branch")
+    assert [h.holder.name for h in same_branch.value.holders] == ["a"]
+    with pytest.raises(LeaseHeld) as whole:
+        await anywhere.acquire(["api.txt"], branch="main")
+    assert sorted(h.holder.name for h in whole.value.holders) == ["a", "b"]
+    statuses = await anywhere.holders(["api.txt"])
+    assert statuses[0].lease is not None and statuses[0].lease.branch in ("main", "feature")
+
+    async with trio.open_nursery() as nursery:
+        granted: list[str] = []
+
+        async def wait_on_main() -> None:
+            grant = await main_c.acquire(
+                ["api.txt"], branch="main", lease_scope="branch", wait_s=20
+            )
+            granted.append(grant.leases[0].holder.name)
+
+        nursery.start_soon(wait_on_main)
+        await trio.sleep(0.3)
+        # c waits in main's line: feature's agent takes its file again, untouched by it.
+        await feature_b.release([held_b])
+        again = await feature_b.acquire(["api.txt"], branch="feature", lease_scope="branch")
+        assert not granted
+        await main_a.release([held_a])
+    assert granted == ["c"]
+    with pytest.raises(LeaseHeld):  # main (c) and feature (b) both hold it: d waits for both
+        await anywhere.acquire(["api.txt"], branch="main")
+    await feature_b.release(again.leases)
+    c_lease = [s.lease for s in await main_c.holders(["api.txt"]) if s.lease is not None]
+    await main_c.release(c_lease)
+
+    # A workspace-scoped holder keeps every branch out; asking again in branch scope turns
+    # the agent's own lease into a branch-scoped one, not a second lease.
+    whole_lease = (await anywhere.acquire(["api.txt"], branch="main")).leases[0]
+    assert whole_lease.branch is None
+    with pytest.raises(LeaseHeld):
+        await feature_b.acquire(["api.txt"], branch="feature", lease_scope="branch")
+    rescoped = await anywhere.acquire(["api.txt"], branch="main", lease_scope="branch")
+    assert (rescoped.leases[0].branch, rescoped.leases[0].token) == ("main", whole_lease.token)
+    await feature_b.acquire(["api.txt"], branch="feature", lease_scope="branch")
+    assert sorted(s.lease.holder.name for s in await anywhere.holders() if s.lease is not None) in (
+        ["b"],
+        ["d"],
+    )  # one row per path shown; both live
+    assert (await anywhere.release(rescoped.leases)).released == ["api.txt"]

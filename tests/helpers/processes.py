@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -63,9 +64,14 @@ def leasefs_cli(
     check: bool = True,
     timeout: float = RUN_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m leasefs ARGS``, as `run` does it, in exactly the environment `env`."""
+    """``python -m leasefs ARGS``, as `run` does it, in exactly the environment `env`.
+
+    Without `cwd` it runs in the temporary directory, never in the source checkout: commands
+    such as ``leasefs join`` write into the repository they are run in.
+    """
     return run(
-        sys.executable, "-m", "leasefs", *args, cwd=cwd, check=check, timeout=timeout, env=env,
+        sys.executable, "-m", "leasefs", *args, cwd=cwd or Path(tempfile.gettempdir()),
+        check=check, timeout=timeout, env=env,
         inherit_env=False,
     )  # fmt: skip
 

@@ -151,3 +151,39 @@ def test_a_stale_git_lock_holds_releases_back_once_and_says_so(mount_agent: Moun
         version = trio.run(latest)
         assert version is not None and version.size == len(f"print({n})\n")
     assert alice.output().count("index.lock stayed") == 1, alice.output()
+
+
+def test_branch_scoped_leases_let_two_branches_edit_one_file_at_once(
+    mount_agent: MountFactory, origin: Path, tmp_path: Path
+) -> None:
+    """``lease_scope = "branch"`` (from leasefs.toml, or the flag): alice on main and bob on
+    feature each edit api.txt at once; carol, on main with the default scope, is refused
+    while either holds it; the versions stay on their branch."""
+    seed = tmp_path / "bob"
+    run("git", "clone", "-q", origin, seed)
+    run("git", "switch", "-q", "-c", "feature", cwd=seed)
+    (seed / "leasefs.toml").write_text('lease_scope = "branch"\n')
+    alice = mount_agent("alice", "--lease-scope", "branch", "--idle-grace", "60")
+    bob = mount_agent("bob", "--wait", "0", "--idle-grace", "60")
+    carol = mount_agent("carol", "--wait", "0")
+    assert [status(m)["lease_scope"] for m in (alice, bob, carol)] == [
+        "branch", "branch", "workspace"
+    ]  # fmt: skip
+    assert "leases exclude this branch only" in bob.leasefs("status", str(bob.repo)).stdout
+
+    app = "src/app.py"
+    with open(alice.repo / app, "a") as f:
+        f.write("alice on main\n")
+    with open(bob.repo / app, "a") as f:  # feature's own lease: no EBUSY
+        f.write("bob on feature\n")
+    held = {m.agent: [h["path"] for h in status(m)["held"]] for m in (alice, bob)}  # type: ignore[attr-defined]
+    assert held == {"alice": [app], "bob": [app]}
+    with pytest.raises(OSError) as refused:
+        (carol.repo / app).write_text("carol, workspace-wide\n")
+    assert refused.value.errno == errno.EBUSY
+    alice.leasefs("release", str(alice.repo / app))
+    bob.leasefs("release", str(bob.repo / app))
+    wait_for(lambda: (carol.repo / app).read_text() == "print('v1')\nalice on main\n",
+             what="main's version in carol's tree")  # fmt: skip
+    assert (bob.repo / app).read_text() == "print('v1')\nbob on feature\n"
+    assert (alice.repo / app).read_text() == "print('v1')\nalice on main\n"

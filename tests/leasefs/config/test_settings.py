@@ -65,6 +65,17 @@ def test_a_value_out_of_range_names_its_source_and_the_range(tmp_path: Path) -> 
         resolve("ttl", None, tmp_path)
 
 
+def test_a_word_not_among_its_choices_names_its_source_and_the_choices(tmp_path: Path) -> None:
+    assert resolve("lease_scope", None, tmp_path) == "workspace"
+    (tmp_path / "leasefs.toml").write_text('lease_scope = "branch"\n')
+    assert resolve("lease_scope", None, tmp_path) == "branch"
+    (tmp_path / "leasefs.toml").write_text('lease_scope = "repo"\n')
+    with pytest.raises(
+        SettingsError, match=r"leasefs.toml is 'repo'; it must be one of 'workspace', 'branch'"
+    ):
+        resolve("lease_scope", None, tmp_path)
+
+
 def test_serve_refuses_a_bad_port_from_the_environment(tmp_path: Path) -> None:
     env = {"LEASEFS_PORT": "seventy", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
