@@ -4,6 +4,7 @@
 `after_write_release`. `run_mount` serves it under trio, `unmount` takes it away from outside.
 """
 
+from ._at import backing_at as backing_at
 from ._base import FILES_BY_INODE as FILES_BY_INODE
 from ._errors import fuse_handler as fuse_handler
 from ._errors import quiet_handler as quiet_handler
@@ -39,6 +40,7 @@ __all__ = [
     "Mutation",
     "OtherUsers",
     "Passthrough",
+    "backing_at",
     "fuse_handler",
     "is_mounted",
     "mount_id",

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FileNameT, FUSEError, InodeT, RequestContext
 
+from ._at import at
 from ._attrs import entry_attributes
 from ._handles import FileHandle, HandleTable
 from ._inode_files import InodeFiles
@@ -188,7 +189,8 @@ class PassthroughBase(pyfuse3.Operations):
     # -- helpers ---------------------------------------------------------------------------
 
     def _lstat(self, path: str) -> os.stat_result:
-        return os.stat(_rel(path), dir_fd=self._root, follow_symlinks=False)
+        with at(self._root, path) as (folder, leaf):
+            return os.stat(leaf, dir_fd=folder, follow_symlinks=False)
 
     def _child(self, parent: InodeT, name: FileNameT) -> str:
         return join(self.path_of(InodeId(parent)), os.fsdecode(name))
@@ -297,7 +299,6 @@ class PassthroughBase(pyfuse3.Operations):
         We create as ourselves (root, under our umask); the caller's uid and gid (or the
         directory's group when it is setgid) and the exact requested mode are applied after.
         """
-        rel = _rel(path)
         changed = False
         if self._as_root:
             uid, gid = ctx.uid, ctx.gid
@@ -308,7 +309,8 @@ class PassthroughBase(pyfuse3.Operations):
                 if fd is not None:
                     os.fchown(fd, uid, gid)
                 else:
-                    os.chown(rel, uid, gid, dir_fd=self._root, follow_symlinks=False)
+                    with at(self._root, path) as (folder, leaf):
+                        os.chown(leaf, uid, gid, dir_fd=folder, follow_symlinks=False)
                 changed = True
         if not stat.S_ISLNK(st.st_mode):
             wanted = stat.S_IMODE(mode)
@@ -318,7 +320,8 @@ class PassthroughBase(pyfuse3.Operations):
                 if fd is not None:
                     os.fchmod(fd, wanted)
                 else:
-                    os.chmod(rel, wanted, dir_fd=self._root, follow_symlinks=False)
+                    with at(self._root, path) as (folder, leaf):
+                        os.chmod(leaf, wanted, dir_fd=folder, follow_symlinks=False)
                 changed = True
         if not changed:
             return st
@@ -337,9 +340,10 @@ def _open_backing(root: int, path: str, *, writable: bool) -> tuple[int, bool]:
     """Open a backing file to serve reads (and writes, if `writable`) of every open of it;
     returns the descriptor and whether it can read. A file we may write but not read (a
     user's mount, mode 0200) gets a write-only one."""
-    if not writable:
-        return os.open(_rel(path), os.O_RDONLY | _OPEN_FLAGS, dir_fd=root), True
-    try:
-        return os.open(_rel(path), os.O_RDWR | _OPEN_FLAGS, dir_fd=root), True
-    except PermissionError:
-        return os.open(_rel(path), os.O_WRONLY | _OPEN_FLAGS, dir_fd=root), False
+    with at(root, path) as (folder, leaf):
+        if not writable:
+            return os.open(leaf, os.O_RDONLY | _OPEN_FLAGS, dir_fd=folder), True
+        try:
+            return os.open(leaf, os.O_RDWR | _OPEN_FLAGS, dir_fd=folder), True
+        except PermissionError:
+            return os.open(leaf, os.O_WRONLY | _OPEN_FLAGS, dir_fd=folder), False

@@ -25,7 +25,8 @@ from pyfuse3 import (
     RequestContext,
 )
 
-from ._base import LISTINGS_BY_INODE, LISTINGS_CACHED, PassthroughBase, _rel
+from ._at import at
+from ._base import LISTINGS_BY_INODE, LISTINGS_CACHED, PassthroughBase
 from ._errors import fuse_handler, quiet_handler
 from ._handles import DirHandle, FileHandle
 from ._inodes import InodeId, join, split
@@ -45,8 +46,9 @@ class DirectoryHandlers(PassthroughBase):
         self, parent_inode: InodeT, name: FileNameT, mode: ModeT, ctx: RequestContext
     ) -> EntryAttributes:
         (path,) = await self._admit(ctx, Mutation.MKDIR, lambda: (self._child(parent_inode, name),))
-        os.mkdir(path, stat.S_IMODE(mode), dir_fd=self._root)
-        fd = os.open(path, _FOLDER_FLAGS, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            os.mkdir(leaf, stat.S_IMODE(mode), dir_fd=folder)
+            fd = os.open(leaf, _FOLDER_FLAGS, dir_fd=folder)
         try:
             st = self._settle_new(path, os.fstat(fd), mode, ctx, fd)
         finally:
@@ -57,7 +59,8 @@ class DirectoryHandlers(PassthroughBase):
     async def rmdir(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
         (path,) = await self._admit(ctx, Mutation.RMDIR, lambda: (self._child(parent_inode, name),))
         inode, before = self._inodes.id_of(path), self._lstat(path)
-        os.rmdir(path, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            os.rmdir(leaf, dir_fd=folder)
         self._inodes.unlinked(path)
         if inode is not None and LISTINGS_BY_INODE:
             # No handle holds it open for us: a process still in it (its cwd) can fstat it.
@@ -70,7 +73,8 @@ class DirectoryHandlers(PassthroughBase):
             # listing, and readdir and fsyncdir get the folder's inode.
             raise FUSEError(errno.ENOSYS)
         ino = InodeId(inode)
-        fd = os.open(_rel(self.path_of(ino)), _FOLDER_FLAGS, dir_fd=self._root)
+        with at(self._root, self.path_of(ino)) as (folder, leaf):
+            fd = os.open(leaf, _FOLDER_FLAGS, dir_fd=folder)
         fh = self._handles.add_dir(DirHandle(fd, ino))
         if not LISTINGS_CACHED:
             return fh
@@ -98,7 +102,8 @@ class DirectoryHandlers(PassthroughBase):
         path = self._inodes.path_of(inode)
         if path is None:
             return []
-        fd = os.open(_rel(path), _FOLDER_FLAGS, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            fd = os.open(leaf, _FOLDER_FLAGS, dir_fd=folder)
         try:
             return read_listing(fd)
         finally:
@@ -136,7 +141,8 @@ class DirectoryHandlers(PassthroughBase):
         if not LISTINGS_BY_INODE:
             await trio.to_thread.run_sync(sync, self._handles.dir(FileHandle(fh)).fd)
             return
-        fd = os.open(_rel(self.path_of(InodeId(fh))), _FOLDER_FLAGS, dir_fd=self._root)
+        with at(self._root, self.path_of(InodeId(fh))) as (folder, leaf):
+            fd = os.open(leaf, _FOLDER_FLAGS, dir_fd=folder)
         try:
             await trio.to_thread.run_sync(sync, fd)
         finally:

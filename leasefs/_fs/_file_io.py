@@ -36,7 +36,8 @@ from pyfuse3 import (
     RequestContext,
 )
 
-from ._base import PassthroughBase, _open_backing, _rel
+from ._at import at
+from ._base import PassthroughBase, _open_backing
 from ._errors import fuse_handler, quiet_handler
 from ._handles import FileHandle, OpenFile
 from ._inodes import InodeId
@@ -66,7 +67,8 @@ class FileHandlers(PassthroughBase):
             path = self._path_to_write(ino)
         else:
             path = self._readable_path(ino)
-        fd = os.open(_rel(path), _backing_flags(flags), dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            fd = os.open(leaf, _backing_flags(flags), dir_fd=folder)
         try:
             return self._new_open(fd, ino, path, writable)
         except BaseException:
@@ -126,13 +128,14 @@ class FileHandlers(PassthroughBase):
         unless it exists; an existing file fails only for the caller's O_EXCL (the kernel
         may ask to create a name it has not seen made). Returns the descriptor and whether
         the file was made now."""
-        try:
-            made = base | os.O_CREAT | os.O_EXCL
-            return os.open(path, made, stat.S_IMODE(mode), dir_fd=self._root), True
-        except FileExistsError:
-            if flags & os.O_EXCL:
-                raise
-            return os.open(path, base & ~os.O_CREAT, dir_fd=self._root), False
+        with at(self._root, path) as (folder, leaf):
+            try:
+                made = base | os.O_CREAT | os.O_EXCL
+                return os.open(leaf, made, stat.S_IMODE(mode), dir_fd=folder), True
+            except FileExistsError:
+                if flags & os.O_EXCL:
+                    raise
+                return os.open(leaf, base & ~os.O_CREAT, dir_fd=folder), False
 
     def _new_open(self, fd: int, inode: InodeId, path: str, writable: bool) -> FileInfo:
         st = os.fstat(fd)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import pyfuse3
 import trio
 
+from ._at import at
 from ._inodes import InodeId, InodeTable, split
 
 log = logging.getLogger("leasefs.fs")
@@ -39,9 +40,8 @@ class KernelCaches:
         """
         inode = self._inodes.id_of(path)
         try:
-            st: os.stat_result | None = os.stat(
-                path or ".", dir_fd=self._root, follow_symlinks=False
-            )
+            with at(self._root, path) as (folder, leaf):
+                st: os.stat_result | None = os.stat(leaf, dir_fd=folder, follow_symlinks=False)
         except FileNotFoundError:
             st = None
         same_file = inode is not None and st is not None and self._inodes.is_current(inode, st)

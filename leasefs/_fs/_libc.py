@@ -53,9 +53,9 @@ def _check(result: int, filename: str | None = None) -> None:
         raise OSError(err, os.strerror(err), filename)
 
 
-def renameat2(dir_fd: int, old: str, new: str, flags: int) -> None:
-    """rename(2) with flags, both paths relative to `dir_fd`."""
-    result = _libc.renameat2(dir_fd, os.fsencode(old), dir_fd, os.fsencode(new), flags)
+def renameat2(old_dir_fd: int, old: str, new_dir_fd: int, new: str, flags: int) -> None:
+    """rename(2) with flags, each path relative to its folder's descriptor."""
+    result = _libc.renameat2(old_dir_fd, os.fsencode(old), new_dir_fd, os.fsencode(new), flags)
     _check(result, old)
 
 

@@ -24,6 +24,7 @@ from pyfuse3 import (
 )
 
 from . import _libc
+from ._at import at
 from ._attrs import negative_entry, statvfs_data
 from ._base import PassthroughBase, _rel
 from ._errors import fuse_handler, quiet_handler
@@ -109,14 +110,16 @@ class MetadataHandlers(PassthroughBase):
             elif self._inodes.kind_of(ino) == stat.S_IFLNK:
                 raise FUSEError(errno.EOPNOTSUPP)
             else:
-                os.chmod(rel, mode, dir_fd=self._root, follow_symlinks=False)
+                with at(self._root, rel) as (folder, leaf):
+                    os.chmod(leaf, mode, dir_fd=folder, follow_symlinks=False)
         if fields.update_uid or fields.update_gid:
             uid = attr.st_uid if fields.update_uid else -1
             gid = attr.st_gid if fields.update_gid else -1
             if fd is not None:
                 os.fchown(fd, uid, gid)
             else:
-                os.chown(rel, uid, gid, dir_fd=self._root, follow_symlinks=False)
+                with at(self._root, rel) as (folder, leaf):
+                    os.chown(leaf, uid, gid, dir_fd=folder, follow_symlinks=False)
         if fields.update_size:
             if fd is not None:
                 os.ftruncate(fd, attr.st_size)
@@ -128,14 +131,18 @@ class MetadataHandlers(PassthroughBase):
             if fd is not None:
                 _libc.futimens(fd, atime, mtime)
             else:
-                _libc.utimensat(self._root, rel, atime, mtime)
-        if fields.update_size and (others := self._inodes.others_of_file(ino)):
-            await self._kernel.drop(others, attributes_only=False)  # its other hard links
+                with at(self._root, rel) as (folder, leaf):
+                    _libc.utimensat(folder, leaf, atime, mtime)
+        if any(changes) and (others := self._inodes.others_of_file(ino)):
+            # Its other hard links: their modes, owners and times changed too (and their
+            # pages, for a new size).
+            await self._kernel.drop(others, attributes_only=not fields.update_size)
         return self._attributes(self._stat_inode(ino, fd), ino)
 
     def _truncate(self, rel: str, size: int) -> None:
         flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(rel, flags, dir_fd=self._root)
+        with at(self._root, rel) as (folder, leaf):
+            fd = os.open(leaf, flags, dir_fd=folder)
         try:
             os.ftruncate(fd, size)
         finally:
@@ -144,7 +151,8 @@ class MetadataHandlers(PassthroughBase):
     @fuse_handler
     async def readlink(self, inode: InodeT, ctx: RequestContext) -> FileNameT:
         path = self.path_of(InodeId(inode))
-        return os.fsencode(os.readlink(_rel(path), dir_fd=self._root))
+        with at(self._root, path) as (folder, leaf):
+            return os.fsencode(os.readlink(leaf, dir_fd=folder))
 
     @fuse_handler
     async def statfs(self, ctx: RequestContext) -> StatvfsData:

@@ -14,6 +14,7 @@ import pyfuse3
 from pyfuse3 import EntryAttributes, FileNameT, FlagT, FUSEError, InodeT, ModeT, RequestContext
 
 from . import _libc
+from ._at import at
 from ._base import PassthroughBase
 from ._errors import fuse_handler
 from ._inodes import InodeId
@@ -37,7 +38,8 @@ class NamespaceHandlers(PassthroughBase):
         ctx: RequestContext,
     ) -> EntryAttributes:
         (path,) = await self._admit(ctx, Mutation.MKNOD, lambda: (self._child(parent_inode, name),))
-        os.mknod(path, mode, rdev, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            os.mknod(leaf, mode, rdev, dir_fd=folder)
         st = self._settle_new(path, self._lstat(path), mode, ctx)
         return self._remember(path, st)
 
@@ -48,13 +50,22 @@ class NamespaceHandlers(PassthroughBase):
         )
         pinned = self._keep_reachable(path)
         self._superseding(path, ctx)
+        others = self._other_links(path)
         try:
-            os.unlink(path, dir_fd=self._root)
+            with at(self._root, path) as (folder, leaf):
+                os.unlink(leaf, dir_fd=folder)
         except BaseException:
             if pinned is not None:
                 self._files.forget(pinned)
             raise
         self._inodes.unlinked(path)
+        await self._kernel.drop(others, attributes_only=True)  # one link fewer, a new ctime
+
+    def _other_links(self, path: str) -> list[InodeId]:
+        """The kernel's inodes for the other hard links of the file at ``path``: each has
+        attributes of its own there, which an unlink or a rename over ``path`` makes stale."""
+        ino = self._inodes.id_of(path)
+        return [] if ino is None else self._inodes.others_of_file(ino)
 
     @fuse_handler
     async def symlink(
@@ -67,7 +78,8 @@ class NamespaceHandlers(PassthroughBase):
         (path,) = await self._admit(
             ctx, Mutation.SYMLINK, lambda: (self._child(parent_inode, name),)
         )
-        os.symlink(os.fsdecode(target), path, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            os.symlink(os.fsdecode(target), leaf, dir_fd=folder)
         st = self._settle_new(path, self._lstat(path), 0o777, ctx)
         return self._remember(path, st)
 
@@ -92,16 +104,22 @@ class NamespaceHandlers(PassthroughBase):
             ),
         )
         replaced = None
+        others: list[InodeId] = []
         if not flags & pyfuse3.RENAME_EXCHANGE and self._inodes.id_of(old) != self._inodes.id_of(
             new
         ):
             replaced = self._keep_reachable(new)
             self._superseding(new, ctx)
+            others = self._other_links(new)
         try:
-            if flags:
-                _libc.renameat2(self._root, old, new, flags)
-            else:
-                os.rename(old, new, src_dir_fd=self._root, dst_dir_fd=self._root)
+            with (
+                at(self._root, old) as (old_folder, old_name),
+                at(self._root, new) as (new_folder, new_name),
+            ):
+                if flags:
+                    _libc.renameat2(old_folder, old_name, new_folder, new_name, flags)
+                else:
+                    os.rename(old_name, new_name, src_dir_fd=old_folder, dst_dir_fd=new_folder)
         except BaseException:
             if replaced is not None:
                 self._files.forget(replaced)
@@ -110,6 +128,7 @@ class NamespaceHandlers(PassthroughBase):
             self._inodes.exchanged(old, new)
         else:
             self._inodes.renamed(old, new)
+        await self._kernel.drop(others, attributes_only=True)  # the replaced file's links
 
     @fuse_handler
     async def link(
@@ -125,13 +144,17 @@ class NamespaceHandlers(PassthroughBase):
             Mutation.LINK,
             lambda: (self.path_of(ino), self._child(new_parent_inode, new_name)),
         )
-        os.link(
-            existing,
-            new,
-            src_dir_fd=self._root,
-            dst_dir_fd=self._root,
-            follow_symlinks=False,
-        )
+        with (
+            at(self._root, existing) as (old_folder, old_leaf),
+            at(self._root, new) as (new_folder, new_leaf),
+        ):
+            os.link(
+                old_leaf,
+                new_leaf,
+                src_dir_fd=old_folder,
+                dst_dir_fd=new_folder,
+                follow_symlinks=False,
+            )
         entry = self._remember(new, self._lstat(new))
         # Each name of the file is an inode of its own to the kernel, and the kernel updates
         # the link count of none of them: the one linked and the others are stale.

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import pyfuse3
 from pyfuse3 import FUSEError, InodeT, RequestContext, XAttrNameT
 
+from ._at import at
 from ._base import PassthroughBase
 from ._errors import fuse_handler
 from ._inodes import InodeId
@@ -52,7 +53,8 @@ class XattrHandlers(PassthroughBase):
             yield held
             return
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(path, flags, dir_fd=self._root)
+        with at(self._root, path) as (folder, leaf):
+            fd = os.open(leaf, flags, dir_fd=folder)
         try:
             yield fd
         finally:

@@ -29,6 +29,7 @@ from .._fs import (
     InodeTable,
     Mutation,
     Passthrough,
+    backing_at,
     fuse_handler,
 )
 from ..wire import Lease
@@ -175,7 +176,8 @@ class LeasingFS(Passthrough):
         """A mkdir of a folder that exists (``os.makedirs(exist_ok=True)`` asks anyway) makes
         nothing new: it must not lease what is already there."""
         try:
-            os.stat(path, dir_fd=self._root, follow_symlinks=False)
+            with backing_at(self._root, path) as (folder, leaf):
+                os.stat(leaf, dir_fd=folder, follow_symlinks=False)
         except OSError:
             return False
         return True

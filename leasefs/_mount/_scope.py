@@ -1,4 +1,6 @@
-"""Which paths the mount leases: everything but ``.git/`` and what git ignores.
+"""Which paths the mount leases: everything but ``.git/``, what git ignores, and paths too
+long for the coordinator (over `wire.MAX_PATH_BYTES` from the root: they work as natively,
+reached through their folders, but are neither leased nor shared).
 
 Ignored paths (build output, caches, editor swap files) pass straight through and are never
 snapshotted. Rules follow git: ``.git/info/exclude`` and every ``.gitignore`` from the root
@@ -16,6 +18,9 @@ import threading
 from dataclasses import dataclass
 
 import pathspec
+
+from .._fs import backing_at
+from ..wire import MAX_PATH_BYTES
 
 _GIT_DIR = ".git"
 
@@ -38,6 +43,8 @@ class Scope:
         """True if a change to ``path`` needs a lease (``path`` is canonical, non-empty)."""
         if path == _GIT_DIR or path.startswith(_GIT_DIR + "/"):
             return False
+        if len(path) > MAX_PATH_BYTES // 4 and len(os.fsencode(path)) > MAX_PATH_BYTES:
+            return False  # no lease key can name it: it passes through, as ignored files do
         return not self.is_ignored(path)
 
     def is_ignored(self, path: str) -> bool:
@@ -69,14 +76,16 @@ class Scope:
 
     def _is_dir(self, path: str) -> bool:
         try:
-            st = os.stat(path, dir_fd=self._root_fd, follow_symlinks=False)
+            with backing_at(self._root_fd, path) as (folder, leaf):
+                st = os.stat(leaf, dir_fd=folder, follow_symlinks=False)
         except OSError:
             return False
         return stat.S_ISDIR(st.st_mode)
 
     def _spec(self, source: str) -> pathspec.GitIgnoreSpec | None:
         try:
-            st = os.stat(source, dir_fd=self._root_fd, follow_symlinks=False)
+            with backing_at(self._root_fd, source) as (folder, leaf):
+                st = os.stat(leaf, dir_fd=folder, follow_symlinks=False)
             stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
@@ -94,7 +103,8 @@ class Scope:
     def _load(self, source: str) -> pathspec.GitIgnoreSpec | None:
         try:
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a FIFO wait
-            fd = os.open(source, flags, dir_fd=self._root_fd)
+            with backing_at(self._root_fd, source) as (folder, leaf):
+                fd = os.open(leaf, flags, dir_fd=folder)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as f:
