@@ -18,6 +18,7 @@ from leasefs.wire import is_loopback_host
 
 from ._admission import ADMIN_SECRET_FILE, Admission, load_admin_secret
 from ._app import create_app
+from ._backup import DATABASE_FILE
 from ._blobs import BlobFiles
 from ._hypercorn_guard import contain_connection_failures
 from ._limits import Limits
@@ -66,7 +67,7 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = 
                 flush=True,
             )
         log.info("admission by invitation: creating a workspace needs the admin secret")
-    store = SqliteStore(options.data_dir / "coordinator.sqlite3")
+    store = SqliteStore(options.data_dir / DATABASE_FILE)
     try:
         coordinator = Coordinator(
             store,

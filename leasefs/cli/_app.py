@@ -14,6 +14,7 @@ from .. import wire
 from .._client import LeasefsError, _embedded
 from .._config import _settings
 from . import _access as _access_cli
+from . import _backup as _backup_cli
 from . import _commit as _commit_cli
 from . import _mount as _mount_cli
 from . import _run as _run_cli
@@ -35,6 +36,7 @@ _mount_cli.register(app)
 _access_cli.register(app)
 _run_cli.register(app)
 _commit_cli.register(app)
+_backup_cli.register(app)
 app.add_typer(zone_app, name="zone")
 app.command()(_work_cli.finish)
 app.command()(_work_cli.tracker)
