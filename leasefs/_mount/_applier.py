@@ -56,6 +56,12 @@ class _LeftToGrant(Exception):
     the latest version instead."""
 
 
+class _GaveWay(Exception):
+    """The move of a version onto the path through the mount was cancelled while the kernel
+    held it back behind a local request that had just been granted the path's lease: the
+    grant applied the version in place instead (`Applier.give_way`)."""
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"  # the local file already has this content
@@ -123,6 +129,7 @@ class Applier:
         self._conflicts: list[ConflictRecord] = []
         self._applied = 0
         self._deferred: set[str] = set()
+        self._moves: dict[str, bool] = {}  # path -> cancelled: moves through the mount now
         self._newest: dict[str, int] = {}  # path -> id of the newest version handled here
         self._waiting_for_lease = waiting_for_lease
 
@@ -211,6 +218,8 @@ class Applier:
                 return Outcome.SKIPPED
             try:
                 return await self._apply_locked(version, in_place=False)
+            except _GaveWay:
+                return Outcome.SKIPPED  # the grant applied it, in place
             except _LeftToGrant:
                 self._deferred.add(version.path)
                 return Outcome.SKIPPED
@@ -228,7 +237,8 @@ class Applier:
                 await self.apply(latest)
 
     async def apply_for_waiter(self, version: Version) -> Outcome:
-        """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`."""
+        """Apply the version a lease grant carried; the caller holds `lock_for(version.path)`,
+        or the applier gave the path's move way to it (`give_way`)."""
         if not self._wanted(version):
             self.saw(version)
             return Outcome.SKIPPED
@@ -273,7 +283,7 @@ class Applier:
             if self._waiting_for_lease(path):
                 raise _LeftToGrant
             remove = partial(_backing.remove, path=path)
-            await trio.to_thread.run_sync(_in_directory, self.mount_root, remove)
+            await self._move_through_mount(path, remove)
             return
         await trio.to_thread.run_sync(_backing.remove, self._root_fd, path)
         await self._on_changed(path, wait=not in_place)
@@ -292,7 +302,7 @@ class Applier:
                 if self._waiting_for_lease(path):  # asked again: the download took time
                     raise _LeftToGrant
                 rename = partial(_backing.rename_beside, temp=writer.temp, path=path)
-                await trio.to_thread.run_sync(_in_directory, self.mount_root, rename)
+                await self._move_through_mount(path, rename)
             elif in_place:
                 await trio.to_thread.run_sync(writer.copy_in_place)
                 if existed:  # a new name must wait for the waiting request's own reply
@@ -305,6 +315,35 @@ class Applier:
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(writer.discard)
+
+    async def _move_through_mount(self, path: str, operation: Callable[[int], None]) -> None:
+        """Rename onto (or remove) ``path`` through the mount, unless `give_way` cancels it
+        meanwhile (then `_GaveWay`: the mount refused it, and a grant applied the version)."""
+        assert self.mount_root is not None
+        self._moves[path] = False
+        try:
+            await trio.to_thread.run_sync(_in_directory, self.mount_root, operation)
+        except OSError:
+            if self._moves.get(path):
+                raise _GaveWay from None
+            raise
+        finally:
+            self._moves.pop(path, None)
+
+    def give_way(self, path: str) -> bool:
+        """A local request was granted ``path``'s lease while this applier moves a version
+        onto it through the mount, a rename the kernel may hold back behind that very request
+        (it holds the file's lock) while the request waits for the move: cancel the move, so
+        that the grant applies its version in place and the rename, once it reaches the mount,
+        is refused. Whether a move was under way (if not, there is nothing to give)."""
+        if path not in self._moves:
+            return False
+        self._moves[path] = True
+        log.info("moving a version onto %s gives way to the local request just granted it", path)
+        return True
+
+    def move_cancelled(self, path: str) -> bool:
+        return self._moves.get(path, False)
 
     async def _download(
         self, path: str, version: Version, *, make_dirs: bool

@@ -175,6 +175,7 @@ class MountDaemon:
                     inodes=inodes,
                     handles=handles,
                     file_handles=file_handles,
+                    move_cancelled=applier.move_cancelled,
                 )
                 follower = Follower(client, applier, cursor_path, on_recall=agents.recall)
                 self._running = _Running(

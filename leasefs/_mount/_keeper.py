@@ -47,9 +47,9 @@ OpenForWriting = Callable[[], Awaitable[Set[str]]]
 enough to go back otherwise)."""
 
 _APPLY_WAIT_S = 2.0
-"""How long a granted request waits for an incoming version being moved in on its path. The
-move goes through the mount, and the kernel may be holding it back behind the very request
-that waits (which holds the file's locks): past this, the request is refused instead."""
+"""How long a granted request waits for an incoming version being fetched on its path; one
+already being moved in through the mount gives way to it at once (`Applier.give_way`)."""
+_LOCK_POLL_S = 0.005  # how often a grant looks again at a path the applier is busy with
 _NOTICES_KEPT = 20
 
 _SCAN_SHARE = 5
@@ -332,20 +332,36 @@ class LeaseKeeper:
             if (held := self.leases.get(lease.path)) is not None and held.recalled:
                 self._narrow_soon(lease.path, lease.token)  # the recall came first
             return
-        lock = self._applier.lock_for(lease.path)
-        with trio.move_on_after(_APPLY_WAIT_S) as waited:
-            await lock.acquire()
-        if waited.cancelled_caught:
-            raise _MovingIn(f"a newer version of {lease.path} is being moved in; try again")
+        lock = await self._lock_or_give_way(lease.path)
         try:
             if version is not None:
                 # A waiter continues on top of the holder's content, never beside it.
                 await self._applier.apply_for_waiter(version)
             base_hash = await self._local_hash(lease.path)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
         if self.leases.granted(lease, base_hash, trio.current_time()):
             self._wake_releaser.set()
+
+    async def _lock_or_give_way(self, path: str) -> trio.Lock | None:
+        """The applier's lock on ``path``, or None where the applier gave way: it was moving
+        a version onto the path through the mount, which the kernel holds back behind the
+        request being granted, so that move is cancelled and this grant applies in place."""
+        lock = self._applier.lock_for(path)
+        deadline = trio.current_time() + _APPLY_WAIT_S
+        while True:
+            try:
+                lock.acquire_nowait()
+            except trio.WouldBlock:
+                pass
+            else:
+                return lock
+            if self._applier.give_way(path):
+                return None
+            if trio.current_time() >= deadline:
+                raise _MovingIn(f"a newer version of {path} is being moved in; try again")
+            await trio.sleep(_LOCK_POLL_S)
 
     async def _give_back_unrecorded(self, leases: list[Lease]) -> None:
         """Return granted leases whose content could not be brought in: writing on top of

@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -78,8 +79,11 @@ class LeasingFS(Passthrough):
         entry_timeout: float = 60.0,
         attr_timeout: float = 60.0,
         file_handles: bool = not FILES_BY_INODE,
+        move_cancelled: Callable[[str], bool] = lambda _: False,
     ) -> None:
-        """``handles``: the table the keeper counts open writers in (with file handles)."""
+        """``handles``: the table the keeper counts open writers in (with file handles).
+        ``move_cancelled(path)``: the applier's move of a version onto ``path`` through the
+        mount was cancelled (a grant applied it in place): its rename or unlink is refused."""
         super().__init__(
             root_fd,
             entry_timeout=entry_timeout,
@@ -97,6 +101,7 @@ class LeasingFS(Passthrough):
         self._pid = os.getpid()
         self._own_threads: set[int] = set()
         self._unleased_until: dict[str, float] = {}  # ignored paths written to, until when
+        self._move_cancelled = move_cancelled
 
     def statistics(self) -> LeasingStatistics:
         return LeasingStatistics(refused_writes=self._refusals, lookups_served=self.lookups_served)
@@ -143,6 +148,8 @@ class LeasingFS(Passthrough):
         self, kind: Mutation, paths: tuple[str, ...], ctx: RequestContext | None
     ) -> None:
         if self._is_own(ctx):
+            if kind in (Mutation.RENAME, Mutation.UNLINK) and self._move_cancelled(paths[-1]):
+                raise FUSEError(errno.ECANCELED)  # a grant applied that version in place
             return
         keeper = self._keeper_for(kind, ctx)
         leased = self._leased_paths(kind, paths, keeper)
